@@ -1,0 +1,62 @@
+"""The one typed configuration; nothing else reads the environment."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PLACEHOLDERS = {"changeme", "change-me", "secret", "password", "changethis"}
+
+
+class Settings(BaseSettings):
+    """switchlog's configuration, from `SWITCHLOG_*` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="SWITCHLOG_", extra="ignore")
+
+    store_url: str = Field(
+        "sqlite:///./var/switchlog.db",
+        description="Event store: sqlite:///PATH or postgresql://user:pass@host:port/db",
+    )
+    read_model_url: str | None = Field(
+        None, description="Read models' database; defaults to the store's database"
+    )
+    var_dir: Path = Field(Path("var"), description="Where local state (JWT secret) is kept")
+    jwt_secret: SecretStr | None = Field(
+        None, description="HS256 key; generated once into VAR_DIR/jwt-secret when unset"
+    )
+    jwt_ttl_seconds: int = Field(3600, gt=0)
+    admin_login: str | None = None
+    admin_password: SecretStr | None = None
+    projections_in_process: bool = Field(
+        True, description="Run projections in the API process (embedded default)"
+    )
+    projection_batch_size: int = Field(500, gt=0)
+    max_body_bytes: int = Field(65536, gt=0)
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _refuse_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        raw = value.get_secret_value()
+        if raw.lower() in _PLACEHOLDERS or len(raw) < 32:
+            raise ValueError("SWITCHLOG_JWT_SECRET must be a random string of 32+ characters")
+        return value
+
+    @property
+    def effective_read_model_url(self) -> str:
+        return self.read_model_url or self.store_url
+
+    def jwt_key(self) -> str:
+        """The configured key, or one generated once and kept beside the SQLite file."""
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        path = self.var_dir / "jwt-secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()

@@ -1,0 +1,62 @@
+"""The event store: eventsourcing recorder configuration, and the log as an event source."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from eventsourcing.application import Application
+
+from adapters.sql import sqlite_path
+
+
+def store_env(url: str) -> dict[str, str]:
+    """The eventsourcing environment for a store URL (sqlite:///path | postgresql://...)."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        path = Path(sqlite_path(url))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(path),
+            "SQLITE_LOCK_TIMEOUT": "10",
+        }
+    if parsed.scheme in ("postgresql", "postgres"):
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": parsed.path.lstrip("/") or "postgres",
+            "POSTGRES_HOST": parsed.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(parsed.port or 5432),
+            "POSTGRES_USER": unquote(parsed.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(parsed.password or ""),
+            "POSTGRES_POOL_SIZE": "8",
+            "POSTGRES_MAX_OVERFLOW": "8",
+        }
+    raise ValueError(f"unsupported store URL {url!r}: use sqlite:///PATH or postgresql://...")
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """A domain event with its position in the global log."""
+
+    position: int
+    event: Any
+
+
+class NotificationLogSource:
+    """Reads the store's gap-free notification log, mapping rows back to domain events."""
+
+    def __init__(self, app: Application) -> None:
+        self._recorder = app.recorder
+        self._mapper = app.mapper
+
+    def read(self, after: int, limit: int) -> list[LoggedEvent]:
+        notifications = self._recorder.select_notifications(
+            start=after, limit=limit, inclusive_of_start=False
+        )
+        return [LoggedEvent(n.id, self._mapper.to_domain_event(n)) for n in notifications]
+
+    def max_position(self) -> int:
+        return self._recorder.max_notification_id() or 0

@@ -1,0 +1,46 @@
+"""The API factory: `create_app(settings)` wires everything; nothing connects at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from adapters.runtime import Runtime
+from adapters.settings import Settings
+from api import problems
+from api.routers import accounts, audit, auth, customers, health, resellers
+from api.security import TokenService
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    """Build the API; a given runtime is used (and left open), else one is built here."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = runtime is None
+        active = runtime or await run_in_threadpool(Runtime, settings)
+        app.state.runtime = active
+        app.state.tokens = TokenService(settings.jwt_key(), settings.jwt_ttl_seconds)
+        if settings.projections_in_process:
+            active.start_projections()
+        try:
+            yield
+        finally:
+            if own:
+                await run_in_threadpool(active.close)
+
+    app = FastAPI(
+        title="switchlog",
+        version="0.1.0",
+        summary="Event-sourced cloud PBX and telecom billing backend",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.add_middleware(problems.BodySizeLimit, max_bytes=settings.max_body_bytes)
+    for router in (auth, resellers, customers, accounts, audit, health):
+        app.include_router(router.router)
+    return app

@@ -1,0 +1,81 @@
+"""Dependencies: the runtime, the authenticated actor, its scope and command context."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID, uuid4
+
+from fastapi import Depends, Header, Request
+from fastapi.security import OAuth2PasswordBearer
+from starlette.concurrency import run_in_threadpool
+
+from adapters.runtime import Runtime
+from api.security import TokenService
+from domain.directory.access import Scope
+from domain.shared.actor import Actor, CommandContext
+from domain.shared.errors import AuthenticationError, InvalidValueError
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def get_tokens(request: Request) -> TokenService:
+    tokens: TokenService = request.app.state.tokens
+    return tokens
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+TokensDep = Annotated[TokenService, Depends(get_tokens)]
+
+
+async def current_actor(
+    runtime: RuntimeDep, tokens: TokensDep, token: Annotated[str | None, Depends(oauth2)]
+) -> Actor:
+    """The actor a bearer token stands for, while its principal is still open."""
+    if not token:
+        raise AuthenticationError("a bearer token is required")
+    claims = tokens.verify(token)
+    try:
+        principal_id = UUID(claims["sub"])
+    except ValueError:
+        raise AuthenticationError("the token's subject is not a principal id") from None
+    return await run_in_threadpool(runtime.directory.active_actor, principal_id, claims["realm"])
+
+
+ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+def current_scope(actor: ActorDep) -> Scope:
+    return Scope.of(actor)
+
+
+ScopeDep = Annotated[Scope, Depends(current_scope)]
+
+
+def command_context(
+    actor: ActorDep,
+    correlation_id: Annotated[str | None, Header(alias="X-Correlation-ID", max_length=100)] = None,
+) -> CommandContext:
+    return CommandContext(actor=actor, correlation_id=correlation_id or str(uuid4()))
+
+
+ContextDep = Annotated[CommandContext, Depends(command_context)]
+
+
+def expected_version(
+    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+) -> int | None:
+    """An `If-Match: "<version>"` header makes the write conditional on that version."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    raw = if_match.strip().removeprefix("W/").strip('"')
+    if not raw.isdigit():
+        raise InvalidValueError("If-Match must be an ETag this API returned, e.g. \"3\"")
+    return int(raw)
+
+
+ExpectedVersionDep = Annotated[int | None, Depends(expected_version)]

@@ -1,0 +1,77 @@
+"""Accounts: the SIP/billing accounts of a account."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Response
+
+from api.deps import ContextDep, ExpectedVersionDep, RuntimeDep, ScopeDep
+from api.routers.common import Limit, Offset, Status, fresh_row, page, visible_row
+from api.schemas import AccountCreate, AccountPublic, AccountUpdate, Page
+
+router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+TABLE = "accounts"
+
+
+@router.get("", response_model=Page[AccountPublic])
+def list_accounts(
+    runtime: RuntimeDep,
+    scope: ScopeDep,
+    customer_id: UUID | None = None,
+    status: Status | None = None,
+    login: str | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """List the accounts the caller may see."""
+    filters = {"customer_id": customer_id, "status": status, "login": login}
+    return page(*runtime.directory_queries.list(TABLE, scope, filters, limit, offset))
+
+
+@router.post("", status_code=201, response_model=AccountPublic)
+def create_account(
+    body: AccountCreate, runtime: RuntimeDep, ctx: ContextDep, scope: ScopeDep, response: Response
+) -> dict[str, Any]:
+    """Create an account for a customer the caller manages."""
+    account_id = runtime.directory.create_account(ctx, **body.model_dump())
+    return fresh_row(runtime, TABLE, scope, account_id, response)
+
+
+@router.get("/{account_id}", response_model=AccountPublic)
+def get_account(
+    account_id: UUID, runtime: RuntimeDep, scope: ScopeDep, response: Response
+) -> dict[str, Any]:
+    """One account."""
+    return visible_row(runtime, TABLE, scope, account_id, response)
+
+
+@router.patch("/{account_id}", response_model=AccountPublic)
+def update_account(
+    account_id: UUID,
+    body: AccountUpdate,
+    runtime: RuntimeDep,
+    ctx: ContextDep,
+    scope: ScopeDep,
+    expected: ExpectedVersionDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Change some of an account's fields; `If-Match` makes it conditional."""
+    fields = body.model_dump(exclude_unset=True)
+    runtime.directory.update_account(ctx, account_id, expected, **fields)
+    return fresh_row(runtime, TABLE, scope, account_id, response)
+
+
+@router.post("/{account_id}/close", response_model=AccountPublic)
+def close_account(
+    account_id: UUID,
+    runtime: RuntimeDep,
+    ctx: ContextDep,
+    scope: ScopeDep,
+    expected: ExpectedVersionDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Close an account; its token stops working."""
+    runtime.directory.close_account(ctx, account_id, expected)
+    return fresh_row(runtime, TABLE, scope, account_id, response)

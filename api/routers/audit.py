@@ -1,0 +1,72 @@
+"""The audit trail: who changed what, and what a subject looked like at a time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+
+from api.deps import RuntimeDep, ScopeDep
+from api.schemas import AuditItem, Page, SubjectState
+from domain.shared.actor import Realm
+from domain.shared.errors import NotFoundError
+from projections.audit import AuditFilter
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """Times without an offset are taken as UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+@router.get("", response_model=Page[AuditItem])
+def search_audit(
+    runtime: RuntimeDep,
+    scope: ScopeDep,
+    subject: Annotated[str | None, Query(description="Aggregate id, or a name/login")] = None,
+    actor: Annotated[str | None, Query(description="Actor id or login")] = None,
+    realm: Realm | None = None,
+    type: Annotated[str | None, Query(description="Event type, e.g. Customer.Updated")] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: Annotated[int | None, Query(ge=0, description="A `next` from the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    order: Literal["desc", "asc"] = "desc",
+) -> dict[str, Any]:
+    """Search the log: filter by subject, actor, realm, type and time; page by position."""
+    scope.require_admin()
+    query = AuditFilter(
+        subject=subject,
+        actor=actor,
+        realm=realm.value if realm else None,
+        type=type,
+        since=_utc(since),
+        until=_utc(until),
+        after=after,
+        limit=limit,
+        newest_first=order == "desc",
+    )
+    items, next_position = runtime.audit.search(query)
+    return {"items": items, "next": next_position}
+
+
+@router.get("/subjects/{subject}", response_model=SubjectState)
+def subject_as_of(
+    subject: str,
+    runtime: RuntimeDep,
+    scope: ScopeDep,
+    as_of: Annotated[datetime | None, Query(description="Defaults to now")] = None,
+) -> dict[str, Any]:
+    """A subject's state as it was at `as_of` (time travel over the log)."""
+    scope.require_admin()
+    subject_id = runtime.audit.subject_id(subject)
+    if subject_id is None:
+        raise NotFoundError(f"no single subject is known as {subject!r}")
+    moment = _utc(as_of) or datetime.now(UTC)
+    found = runtime.directory.state_as_of(UUID(subject_id), moment)
+    return {"subject": subject_id, "as_of": moment, **found}

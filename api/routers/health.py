@@ -1,0 +1,22 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from api.deps import RuntimeDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def health(runtime: RuntimeDep) -> dict[str, Any]:
+    """The store answers; the log head and each projection's lag."""
+    statuses = runtime.runner.status()
+    return {
+        "status": "ok",
+        "log_position": statuses[0].head if statuses else 0,
+        "projections": {s.name: {"position": s.position, "lag": s.lag} for s in statuses},
+    }

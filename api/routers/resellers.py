@@ -1,0 +1,76 @@
+"""Resellers: companies that sell the service to their own resellers."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Response
+
+from api.deps import ContextDep, ExpectedVersionDep, RuntimeDep, ScopeDep
+from api.routers.common import Limit, Offset, Status, fresh_row, page, visible_row
+from api.schemas import ResellerCreate, ResellerPublic, ResellerUpdate, Page
+
+router = APIRouter(prefix="/v1/resellers", tags=["resellers"])
+TABLE = "resellers"
+
+
+@router.get("", response_model=Page[ResellerPublic])
+def list_resellers(
+    runtime: RuntimeDep,
+    scope: ScopeDep,
+    status: Status | None = None,
+    name: str | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """List the resellers the caller may see."""
+    filters = {"status": status, "name": name}
+    return page(*runtime.directory_queries.list(TABLE, scope, filters, limit, offset))
+
+
+@router.post("", status_code=201, response_model=ResellerPublic)
+def create_reseller(
+    body: ResellerCreate, runtime: RuntimeDep, ctx: ContextDep, scope: ScopeDep, response: Response
+) -> dict[str, Any]:
+    """Create a reseller (admins only)."""
+    reseller_id = runtime.directory.create_reseller(ctx, **body.model_dump())
+    return fresh_row(runtime, TABLE, scope, reseller_id, response)
+
+
+@router.get("/{reseller_id}", response_model=ResellerPublic)
+def get_reseller(
+    reseller_id: UUID, runtime: RuntimeDep, scope: ScopeDep, response: Response
+) -> dict[str, Any]:
+    """One reseller."""
+    return visible_row(runtime, TABLE, scope, reseller_id, response)
+
+
+@router.patch("/{reseller_id}", response_model=ResellerPublic)
+def update_reseller(
+    reseller_id: UUID,
+    body: ResellerUpdate,
+    runtime: RuntimeDep,
+    ctx: ContextDep,
+    scope: ScopeDep,
+    expected: ExpectedVersionDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Change some of a reseller's fields; `If-Match` makes it conditional."""
+    fields = body.model_dump(exclude_unset=True)
+    runtime.directory.update_reseller(ctx, reseller_id, expected, **fields)
+    return fresh_row(runtime, TABLE, scope, reseller_id, response)
+
+
+@router.post("/{reseller_id}/close", response_model=ResellerPublic)
+def close_reseller(
+    reseller_id: UUID,
+    runtime: RuntimeDep,
+    ctx: ContextDep,
+    scope: ScopeDep,
+    expected: ExpectedVersionDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Close a reseller; its login stops working."""
+    runtime.directory.close_reseller(ctx, reseller_id, expected)
+    return fresh_row(runtime, TABLE, scope, reseller_id, response)

@@ -1,0 +1,129 @@
+"""Request and response models: strict, closed to unknown fields."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+T = TypeVar("T")
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=200)]
+Currency = Annotated[str, StringConstraints(min_length=3, max_length=3)]
+TimeZone = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+# Update fields default to "not sent"; an explicit null is refused (except reseller_id).
+UNSET: Any = None
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next: int | None = Field(None, description="Pass as `after`/`offset` for the next page")
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class ResellerCreate(Strict):
+    name: Name
+    login: Name | None = None
+    password: Password | None = None
+
+
+class ResellerUpdate(Strict):
+    name: Name = UNSET
+    login: Name = UNSET
+    password: Password = UNSET
+
+
+class CustomerCreate(Strict):
+    name: Name
+    currency: Currency = Field(examples=["EUR"])
+    time_zone: TimeZone = Field(examples=["Europe/Paris"])
+    reseller_id: UUID | None = None
+    login: Name | None = None
+    password: Password | None = None
+
+
+class CustomerUpdate(Strict):
+    name: Name = UNSET
+    currency: Currency = UNSET
+    time_zone: TimeZone = UNSET
+    reseller_id: UUID | None = None
+    login: Name = UNSET
+    password: Password = UNSET
+
+
+class AccountCreate(Strict):
+    customer_id: UUID
+    login: Name = Field(examples=["ph46170x466"])
+    password: Password | None = None
+
+
+class AccountUpdate(Strict):
+    login: Name = UNSET
+    password: Password = UNSET
+
+
+class Record(BaseModel):
+    id: UUID
+    status: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ResellerPublic(Record):
+    name: str
+    login: str | None
+
+
+class CustomerPublic(Record):
+    name: str
+    currency: str
+    time_zone: str
+    reseller_id: UUID | None
+    login: str | None
+
+
+class AccountPublic(Record):
+    customer_id: UUID
+    reseller_id: UUID | None
+    login: str
+
+
+class AuditActor(BaseModel):
+    id: str
+    realm: str
+    role: str
+    login: str | None
+    individual_id: str | None = None
+
+
+class AuditItem(BaseModel):
+    position: int
+    time: datetime
+    type: str
+    subject: str
+    subject_type: str
+    version: int
+    actor: AuditActor
+    correlation_id: str
+    causation_id: str | None
+    changes: dict[str, dict[str, Any]]
+
+
+class SubjectState(BaseModel):
+    subject: str
+    type: str
+    as_of: datetime
+    state: dict[str, Any]

@@ -1,0 +1,87 @@
+"""The application base every bounded context's service derives from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+
+from domain.shared.actor import Actor, CommandContext, acting_as
+from domain.shared.aggregate import SwitchlogAggregate
+from domain.shared.errors import ConflictError, NotFoundError
+from domain.shared.index import NameIndex, index_id
+
+A = TypeVar("A", bound=SwitchlogAggregate)
+
+
+class ActorAsDict(Transcoding):
+    type = Actor
+    name = "actor"
+
+    def encode(self, obj: Actor) -> dict[str, Any]:
+        return obj.as_dict()
+
+    def decode(self, data: dict[str, Any]) -> Actor:
+        return Actor.from_dict(data)
+
+
+class SwitchlogApplication(Application):
+    """All contexts share one store and one ordered log, so they share one name."""
+
+    name = "switchlog"
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(ActorAsDict())
+
+    @contextmanager
+    def command(self, context: CommandContext) -> Iterator[None]:
+        """Run one use case as `context`'s actor; storage conflicts become domain errors."""
+        with acting_as(context):
+            try:
+                yield
+            except IntegrityError:
+                raise ConflictError(
+                    "the subject was changed by another writer; reload and retry"
+                ) from None
+
+    def load(self, aggregate_id: UUID, kind: type[A], version: int | None = None) -> A:
+        """The aggregate of type `kind`, or NotFoundError for a missing or other-typed id."""
+        try:
+            aggregate = self.repository.get(aggregate_id, version=version)
+        except AggregateNotFoundError:
+            raise NotFoundError(f"{kind.__name__} {aggregate_id} not found") from None
+        if not isinstance(aggregate, kind):
+            raise NotFoundError(f"{kind.__name__} {aggregate_id} not found")
+        return aggregate
+
+    def holder_of(self, kind: str, value: str) -> UUID | None:
+        """The subject currently holding the human id, if any."""
+        index = self._index(kind, value)
+        return index.subject_id if index else None
+
+    def _index(self, kind: str, value: str) -> NameIndex | None:
+        try:
+            index = self.repository.get(index_id(kind, value))
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(index, NameIndex)
+        return index
+
+    def state_as_of(self, aggregate_id: UUID, as_of: datetime) -> dict[str, Any]:
+        """The subject's public state as it was at `as_of` (time travel over the log)."""
+        version = None
+        for stored in self.recorder.select_events(aggregate_id):
+            event = self.mapper.to_domain_event(stored)
+            if event.timestamp > as_of:
+                break
+            version = event.originator_version
+        if version is None:
+            raise NotFoundError(f"{aggregate_id} did not exist at {as_of.isoformat()}")
+        aggregate = self.load(aggregate_id, SwitchlogAggregate, version=version)
+        return {"type": type(aggregate).__name__, "state": aggregate.public_state()}

@@ -1,0 +1,177 @@
+"""The audit trail: one row per event, indexed by subject, actor, type and time."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from adapters.sql import Database, Row, Transaction
+from domain.shared.aggregate import SwitchlogAggregate, event_changes, event_type, iso
+from projections.base import LoggedEventLike, Projection
+
+_NAME_FIELDS = ("name", "login")
+
+
+class AuditProjection(Projection):
+    """Who changed what: the log, flattened into rows an auditor can filter fast."""
+
+    name = "audit"
+    tables = ("audit_log", "audit_names")
+    schema = (
+        "CREATE TABLE IF NOT EXISTS audit_log ("
+        " position BIGINT PRIMARY KEY, time TEXT NOT NULL, type TEXT NOT NULL,"
+        " subject_id TEXT NOT NULL, subject_type TEXT NOT NULL, version BIGINT NOT NULL,"
+        " actor_id TEXT NOT NULL, actor_realm TEXT NOT NULL, actor_role TEXT NOT NULL,"
+        " actor_login TEXT, actor_individual TEXT, correlation_id TEXT NOT NULL,"
+        " causation_id TEXT, changes TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS audit_subject ON audit_log (subject_id, position)",
+        "CREATE INDEX IF NOT EXISTS audit_actor ON audit_log (actor_id, position)",
+        "CREATE INDEX IF NOT EXISTS audit_actor_login ON audit_log (actor_login, position)",
+        "CREATE INDEX IF NOT EXISTS audit_type ON audit_log (type, position)",
+        "CREATE INDEX IF NOT EXISTS audit_realm ON audit_log (actor_realm, position)",
+        "CREATE INDEX IF NOT EXISTS audit_time ON audit_log (time, position)",
+        "CREATE TABLE IF NOT EXISTS audit_names ("
+        " name_key TEXT NOT NULL, subject_id TEXT NOT NULL, PRIMARY KEY (name_key, subject_id))",
+    )
+
+    def apply_batch(self, tx: Transaction, batch: Sequence[LoggedEventLike]) -> None:
+        rows: list[tuple[Any, ...]] = []
+        names: set[tuple[str, str]] = set()
+        for item in batch:
+            event = item.event
+            if not isinstance(event, SwitchlogAggregate.Event) or not event.audited:
+                continue
+            changes = event_changes(event)
+            rows.append(_row(item.position, event, changes))
+            for field in _NAME_FIELDS:
+                after = changes.get(field, {}).get("after")
+                if isinstance(after, str):
+                    names.add((after.casefold(), str(event.originator_id)))
+        # ON CONFLICT DO NOTHING keeps a re-delivered event from being recorded twice.
+        tx.executemany(
+            "INSERT INTO audit_log VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (position) DO NOTHING",
+            rows,
+        )
+        tx.executemany(
+            "INSERT INTO audit_names VALUES (%s, %s) ON CONFLICT DO NOTHING", sorted(names)
+        )
+
+
+def _row(position: int, event: Any, changes: dict[str, Any]) -> tuple[Any, ...]:
+    actor = event.actor
+    kind = event_type(event)
+    return (
+        position,
+        iso(event.timestamp),
+        kind,
+        str(event.originator_id),
+        kind.split(".")[0],
+        event.originator_version,
+        actor.id,
+        actor.realm.value,
+        actor.role,
+        actor.login,
+        actor.individual_id,
+        event.correlation_id,
+        event.causation_id,
+        json.dumps(changes, separators=(",", ":")),
+    )
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """An auditor's question; every part is optional."""
+
+    subject: str | None = None
+    actor: str | None = None
+    realm: str | None = None
+    type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after: int | None = None
+    limit: int = 100
+    newest_first: bool = True
+
+
+class AuditQueries:
+    """Answers audit filters from the audit read model, paginated by log position."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def search(self, f: AuditFilter) -> tuple[list[dict[str, Any]], int | None]:
+        where: list[str] = []
+        params: list[Any] = []
+        with self.db.transaction(readonly=True) as tx:
+            if f.subject:
+                subjects = self._subject_ids(tx, f.subject)
+                if not subjects:
+                    return [], None
+                where.append(f"subject_id IN ({', '.join(['%s'] * len(subjects))})")
+                params += subjects
+            if f.actor:
+                where.append("(actor_id = %s OR actor_login = %s)")
+                params += [f.actor, f.actor]
+            for column, value in (("actor_realm", f.realm), ("type", f.type)):
+                if value:
+                    where.append(f"{column} = %s")
+                    params.append(value)
+            if f.since:
+                where.append("time >= %s")
+                params.append(iso(f.since))
+            if f.until:
+                where.append("time < %s")
+                params.append(iso(f.until))
+            if f.after is not None:
+                where.append("position < %s" if f.newest_first else "position > %s")
+                params.append(f.after)
+            sql = "SELECT * FROM audit_log"
+            if where:
+                sql += " WHERE " + " AND ".join(where)
+            sql += f" ORDER BY position {'DESC' if f.newest_first else 'ASC'} LIMIT %s"
+            rows = tx.fetchall(sql, [*params, f.limit + 1])
+        more = len(rows) > f.limit
+        items = [_item(r) for r in rows[: f.limit]]
+        return items, (items[-1]["position"] if more else None)
+
+    def subject_id(self, subject: str) -> str | None:
+        """The aggregate id a subject (id, or a name or login it held) stands for."""
+        with self.db.transaction(readonly=True) as tx:
+            ids = self._subject_ids(tx, subject)
+        return ids[0] if len(ids) == 1 else None
+
+    @staticmethod
+    def _subject_ids(tx: Transaction, subject: str) -> list[str]:
+        try:
+            return [str(UUID(subject))]
+        except ValueError:
+            rows = tx.fetchall(
+                "SELECT subject_id FROM audit_names WHERE name_key = %s", (subject.casefold(),)
+            )
+            return [r["subject_id"] for r in rows]
+
+
+def _item(row: Row) -> dict[str, Any]:
+    return {
+        "position": row["position"],
+        "time": row["time"],
+        "type": row["type"],
+        "subject": row["subject_id"],
+        "subject_type": row["subject_type"],
+        "version": row["version"],
+        "actor": {
+            "id": row["actor_id"],
+            "realm": row["actor_realm"],
+            "role": row["actor_role"],
+            "login": row["actor_login"],
+            "individual_id": row["actor_individual"],
+        },
+        "correlation_id": row["correlation_id"],
+        "causation_id": row["causation_id"],
+        "changes": json.loads(row["changes"]),
+    }

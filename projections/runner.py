@@ -1,0 +1,168 @@
+"""Runs projections: batches from an event source, rows and position in one transaction."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from adapters.sql import Database, Transaction
+from projections.base import EventSource, Projection
+
+log = logging.getLogger(__name__)
+
+POSITIONS_DDL = (
+    "CREATE TABLE IF NOT EXISTS projection_positions ("
+    " name TEXT PRIMARY KEY, position BIGINT NOT NULL, updated_at TEXT NOT NULL)"
+)
+
+Progress = Callable[[int, int], None]
+
+
+class PositionMovedError(RuntimeError):
+    """Another runner committed this projection's batch first; ours is rolled back."""
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    name: str
+    position: int
+    head: int
+
+    @property
+    def lag(self) -> int:
+        return max(self.head - self.position, 0)
+
+
+class ProjectionRunner:
+    """Catches projections up with the log; safe to run in several processes at once."""
+
+    def __init__(
+        self,
+        source: EventSource,
+        db: Database,
+        projections: Sequence[Projection],
+        batch_size: int = 500,
+    ) -> None:
+        self.source = source
+        self.db = db
+        self.projections = {p.name: p for p in projections}
+        self.batch_size = batch_size
+        self._wake = threading.Event()
+        self._advanced = threading.Condition()
+
+    def setup(self) -> None:
+        with self.db.transaction() as tx:
+            tx.execute(POSITIONS_DDL)
+            for projection in self.projections.values():
+                projection.create(tx)
+                self._ensure_position(tx, projection.name)
+
+    def get(self, name: str) -> Projection:
+        try:
+            return self.projections[name]
+        except KeyError:
+            known = ", ".join(sorted(self.projections))
+            raise KeyError(f"no projection {name!r}; known: {known}") from None
+
+    def position(self, name: str) -> int:
+        with self.db.transaction(readonly=True) as tx:
+            return self._position(tx, name)
+
+    def status(self) -> list[ProjectionStatus]:
+        head = self.source.max_position()
+        return [ProjectionStatus(n, self.position(n), head) for n in self.projections]
+
+    def step(self, projection: Projection) -> int:
+        """Apply the next batch; the number of events applied (0 when caught up)."""
+        start = self.position(projection.name)
+        batch = self.source.read(start, self.batch_size)
+        if not batch:
+            return 0
+        try:
+            with self.db.transaction() as tx:
+                projection.apply_batch(tx, batch)
+                moved = tx.execute(
+                    "UPDATE projection_positions SET position = %s, updated_at = %s"
+                    " WHERE name = %s AND position = %s",
+                    (batch[-1].position, _now(), projection.name, start),
+                )
+                if moved != 1:
+                    raise PositionMovedError(projection.name)
+        except PositionMovedError:
+            log.info("projection %s advanced elsewhere; batch discarded", projection.name)
+            return 0
+        with self._advanced:
+            self._advanced.notify_all()
+        return len(batch)
+
+    def catch_up(self, names: Sequence[str] | None = None, progress: Progress | None = None) -> int:
+        """Apply every event up to the log's head; the number applied."""
+        total = 0
+        for name in names or list(self.projections):
+            projection = self.get(name)
+            while applied := self.step(projection):
+                total += applied
+                if progress:
+                    progress(self.position(name), self.source.max_position())
+        return total
+
+    def rebuild(self, name: str, progress: Progress | None = None) -> int:
+        """Drop the read model and build it again from position zero."""
+        projection = self.get(name)
+        with self.db.transaction() as tx:
+            projection.drop(tx)
+            projection.create(tx)
+            self._ensure_position(tx, name)
+            tx.execute(
+                "UPDATE projection_positions SET position = 0, updated_at = %s WHERE name = %s",
+                (_now(), name),
+            )
+        return self.catch_up([name], progress)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def run(self, stop: threading.Event, poll_seconds: float = 0.5) -> None:
+        """Follow the log until `stop` is set; a failing batch is retried, never skipped."""
+        while not stop.is_set():
+            try:
+                self.catch_up()
+            except Exception:
+                log.exception("projection batch failed; retrying")
+                stop.wait(1.0)
+            self._wake.wait(poll_seconds)
+            self._wake.clear()
+
+    def wait_for(self, position: int, timeout: float = 5.0) -> bool:
+        """Block until every projection has reached `position` (read-your-writes)."""
+        deadline = time.monotonic() + timeout
+        with self._advanced:
+            while True:
+                if all(self.position(n) >= position for n in self.projections):
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._wake.set()
+                self._advanced.wait(min(remaining, 0.05))
+
+    @staticmethod
+    def _position(tx: Transaction, name: str) -> int:
+        row = tx.fetchone("SELECT position FROM projection_positions WHERE name = %s", (name,))
+        return int(row["position"]) if row else 0
+
+    @staticmethod
+    def _ensure_position(tx: Transaction, name: str) -> None:
+        tx.execute(
+            "INSERT INTO projection_positions (name, position, updated_at) VALUES (%s, 0, %s)"
+            " ON CONFLICT (name) DO NOTHING",
+            (name, _now()),
+        )
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()

@@ -144,7 +144,9 @@ def event_changes(event: Any) -> dict[str, dict[str, Any]]:
     if isinstance(changes, dict):
         pairs = {name: (before, after) for name, (before, after) in changes.items()}
     else:
-        pairs = {name: (None, value) for name, value in event_data(event).items()}
+        pairs = {
+            name: (None, value) for name, value in event_data(event).items() if value is not None
+        }
     return {
         name: {"before": plain(redact(name, before)), "after": plain(redact(name, after))}
         for name, (before, after) in pairs.items()

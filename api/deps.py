@@ -74,7 +74,7 @@ def expected_version(
         return None
     raw = if_match.strip().removeprefix("W/").strip('"')
     if not raw.isdigit():
-        raise InvalidValueError("If-Match must be an ETag this API returned, e.g. \"3\"")
+        raise InvalidValueError('If-Match must be an ETag this API returned, e.g. "3"')
     return int(raw)
 
 

@@ -59,9 +59,7 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    details = [
-        {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()
-    ]
+    details = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
     if any(d["type"] == "json_invalid" for d in details):
         return problem(400, "malformed_json", "the request body is not valid JSON")
     return problem(422, "validation_error", "the request does not match the schema", errors=details)

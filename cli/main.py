@@ -19,7 +19,9 @@ from adapters.settings import Settings
 from domain.shared.actor import Realm
 from projections.audit import AuditFilter
 
-app = typer.Typer(help="switchlog: event-sourced cloud PBX and billing backend", no_args_is_help=True)
+app = typer.Typer(
+    help="switchlog: event-sourced cloud PBX and billing backend", no_args_is_help=True
+)
 projections_app = typer.Typer(help="Inspect and rebuild read models", no_args_is_help=True)
 app.add_typer(projections_app, name="projections")
 console = Console()
@@ -61,7 +63,9 @@ def audit(
     actor: Annotated[str | None, typer.Option(help="Actor id or login")] = None,
     realm: Annotated[Realm | None, typer.Option(help="Actor realm")] = None,
     type: Annotated[str | None, typer.Option("--type", help="Event type")] = None,
-    since: Annotated[datetime | None, typer.Option(help="From this time (UTC if no offset)")] = None,
+    since: Annotated[
+        datetime | None, typer.Option(help="From this time (UTC if no offset)")
+    ] = None,
     until: Annotated[datetime | None, typer.Option(help="Before this time")] = None,
     after: Annotated[int | None, typer.Option(help="Continue after this log position")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
@@ -184,8 +188,13 @@ def bench(
     """Measure append, catch-up and audit query speed beside raw driver baselines."""
     from bench.run import run
 
-    run(events=events, audit_events=audit_events, postgres_url=postgres_url,
-        skip_postgres=skip_postgres, console=console)
+    run(
+        events=events,
+        audit_events=audit_events,
+        postgres_url=postgres_url,
+        skip_postgres=skip_postgres,
+        console=console,
+    )
 
 
 def _utc(moment: datetime | None) -> datetime | None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 
 from api.deps import ContextDep, ExpectedVersionDep, RuntimeDep, ScopeDep
 from api.routers.common import Limit, Offset, Status, fresh_row, page, visible_row
-from api.schemas import ResellerCreate, ResellerPublic, ResellerUpdate, Page
+from api.schemas import Page, ResellerCreate, ResellerPublic, ResellerUpdate
 
 router = APIRouter(prefix="/v1/resellers", tags=["resellers"])
 TABLE = "resellers"

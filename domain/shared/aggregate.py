@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any, ClassVar, TypeVar, cast
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -51,8 +51,8 @@ class SwitchlogAggregate(Aggregate):
                 setattr(aggregate, name, after)
 
     @classmethod
-    def _create(cls: type[A], event_class: Any, **kwargs: Any) -> A:  # type: ignore[override]
-        return cast(A, super()._create(event_class, **{**kwargs, **_metadata()}))
+    def _create(cls: type[A], event_class: Any, **kwargs: Any) -> A:
+        return super()._create(event_class, **{**kwargs, **_metadata()})
 
     def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
         super().trigger_event(event_class, **{**kwargs, **_metadata()})

@@ -30,7 +30,7 @@ class ActorAsDict(Transcoding):
         return Actor.from_dict(data)
 
 
-class SwitchlogApplication(Application):
+class SwitchlogApplication(Application[UUID]):
     """All contexts share one store and one ordered log, so they share one name."""
 
     name = "switchlog"
@@ -53,7 +53,7 @@ class SwitchlogApplication(Application):
     def load(self, aggregate_id: UUID, kind: type[A], version: int | None = None) -> A:
         """The aggregate of type `kind`, or NotFoundError for a missing or other-typed id."""
         try:
-            aggregate = self.repository.get(aggregate_id, version=version)
+            aggregate: object = self.repository.get(aggregate_id, version=version)
         except AggregateNotFoundError:
             raise NotFoundError(f"{kind.__name__} {aggregate_id} not found") from None
         if not isinstance(aggregate, kind):
@@ -67,18 +67,17 @@ class SwitchlogApplication(Application):
 
     def _index(self, kind: str, value: str) -> NameIndex | None:
         try:
-            index = self.repository.get(index_id(kind, value))
+            index: object = self.repository.get(index_id(kind, value))
         except AggregateNotFoundError:
             return None
-        assert isinstance(index, NameIndex)
-        return index
+        return index if isinstance(index, NameIndex) else None
 
     def state_as_of(self, aggregate_id: UUID, as_of: datetime) -> dict[str, Any]:
         """The subject's public state as it was at `as_of` (time travel over the log)."""
         version = None
         for stored in self.recorder.select_events(aggregate_id):
             event = self.mapper.to_domain_event(stored)
-            if event.timestamp > as_of:
+            if getattr(event, "timestamp", as_of) > as_of:
                 break
             version = event.originator_version
         if version is None:

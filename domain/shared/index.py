@@ -11,7 +11,7 @@ class NameIndex(SwitchlogAggregate):
     """Which subject holds a human id of a kind (customer name, login...)."""
 
     @staticmethod
-    def create_id(kind: str, value: str) -> UUID:  # type: ignore[override]
+    def create_id(kind: str, value: str) -> UUID:
         return index_id(kind, value)
 
     class Created(SwitchlogAggregate.Created):

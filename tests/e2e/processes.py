@@ -35,7 +35,10 @@ class Server:
         self._log_file = self.log.open("w")
         self.process = subprocess.Popen(
             [switchlog_bin(), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=env, cwd=cwd, stdout=self._log_file, stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
         )
         self._wait_ready()
 
@@ -73,8 +76,12 @@ class Server:
 
 def run_cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 120) -> str:
     result = subprocess.run(
-        [switchlog_bin(), *args], env={**env, "COLUMNS": "200"}, cwd=cwd,
-        capture_output=True, text=True, timeout=timeout,
+        [switchlog_bin(), *args],
+        env={**env, "COLUMNS": "200"},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout

@@ -13,7 +13,9 @@ import pytest
 
 from adapters.runtime import Runtime
 from adapters.settings import Settings
+from domain.directory.aggregates import Customer
 from domain.shared.actor import Actor, CommandContext
+from projections.audit import AuditFilter
 from tests.conftest import fresh_postgres_database
 from tests.e2e.processes import base_env, run_cli, switchlog_bin
 
@@ -56,8 +58,11 @@ def test_projector_sigkilled_mid_batch_then_restarted_equals_rebuild(
         for _ in range(3):
             before = _positions(runtime)
             process = subprocess.Popen(
-                [switchlog_bin(), "project", "--poll", "0.05"], env=env, cwd=tmp_path,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [switchlog_bin(), "project", "--poll", "0.05"],
+                env=env,
+                cwd=tmp_path,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
             # Kill the moment a batch has committed: the next one is in flight.
             deadline = time.monotonic() + 30
@@ -116,7 +121,9 @@ def test_two_processes_editing_one_customer_on_postgres(
     writers = [
         subprocess.Popen(
             [sys.executable, "-c", WRITER, store, str(customer_id), name, str(tmp_path)],
-            stdout=subprocess.PIPE, text=True, env=base_env(),
+            stdout=subprocess.PIPE,
+            text=True,
+            env=base_env(),
         )
         for name in ("Alpha", "Beta")
     ]
@@ -132,15 +139,9 @@ def test_two_processes_editing_one_customer_on_postgres(
         outcomes[result["name"]] = result["outcome"]
     assert sorted(outcomes.values()) == ["conflict", "saved"]
     winner = next(n for n, o in outcomes.items() if o == "saved")
-    from domain.directory.aggregates import Customer
-
     customer = runtime.directory.load(customer_id, Customer)
     assert (customer.name, customer.version) == (winner, 2)
     runtime.runner.catch_up()
-    rows, _ = runtime.audit.search(
-        __import__("projections.audit", fromlist=["AuditFilter"]).AuditFilter(
-            subject=str(customer_id)
-        )
-    )
-    assert [r["changes"].get("name", {}).get("after") for r in rows][0] == winner
+    rows, _ = runtime.audit.search(AuditFilter(subject=str(customer_id)))
+    assert rows[0]["changes"]["name"]["after"] == winner
     runtime.close()

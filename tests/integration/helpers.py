@@ -7,7 +7,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 
-def create(client: TestClient, headers: dict[str, str], resource: str, **body: Any) -> dict[str, Any]:
+def create(
+    client: TestClient, headers: dict[str, str], resource: str, **body: Any
+) -> dict[str, Any]:
     response = client.post(f"/v1/{resource}", json=body, headers=headers)
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]

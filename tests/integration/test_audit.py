@@ -103,7 +103,8 @@ def test_subject_state_as_of_a_past_time(client: TestClient, admin: dict[str, st
     between = datetime.now(UTC)
     time.sleep(0.05)
     client.patch(
-        f"/v1/customers/{customer['id']}", json={"currency": "USD", "name": "Acme US"},
+        f"/v1/customers/{customer['id']}",
+        json={"currency": "USD", "name": "Acme US"},
         headers=admin,
     )
 
@@ -117,7 +118,8 @@ def test_subject_state_as_of_a_past_time(client: TestClient, admin: dict[str, st
     assert now["state"]["currency"] == "USD"
     assert "password_hash" not in now["state"]
     before_birth = client.get(
-        f"/v1/audit/subjects/{customer['id']}", params={"as_of": "2000-01-01T00:00:00Z"},
+        f"/v1/audit/subjects/{customer['id']}",
+        params={"as_of": "2000-01-01T00:00:00Z"},
         headers=admin,
     )
     assert before_birth.status_code == 404

@@ -51,8 +51,14 @@ def test_missing_expired_tampered_and_foreign_tokens_are_401(
 
 def test_token_claiming_another_realm_is_refused(client: TestClient, admin: dict[str, str]) -> None:
     customer = create(
-        client, admin, "customers",
-        name="C", currency="EUR", time_zone="UTC", login="c", password="password-1",
+        client,
+        admin,
+        "customers",
+        name="C",
+        currency="EUR",
+        time_zone="UTC",
+        login="c",
+        password="password-1",
     )
     forged = _token({"sub": customer["id"], "realm": "admin"})
     assert_problem(client.get("/v1/resellers", headers=forged), 401, "unauthenticated")
@@ -60,8 +66,14 @@ def test_token_claiming_another_realm_is_refused(client: TestClient, admin: dict
 
 def test_realm_without_rights_is_403(client: TestClient, admin: dict[str, str]) -> None:
     create(
-        client, admin, "customers",
-        name="C", currency="EUR", time_zone="UTC", login="c", password="password-1",
+        client,
+        admin,
+        "customers",
+        name="C",
+        currency="EUR",
+        time_zone="UTC",
+        login="c",
+        password="password-1",
     )
     customer = login(client, "c", "password-1")
     assert_problem(client.get("/v1/audit", headers=customer), 403, "forbidden")
@@ -77,6 +89,8 @@ def test_token_of_closed_account_stops_working(client: TestClient, admin: dict[s
     token = login(client, "ph1x1", "password-1")
     assert client.get(f"/v1/accounts/{account['id']}", headers=token).status_code == 200
     client.post(f"/v1/accounts/{account['id']}/close", headers=admin)
-    assert_problem(client.get(f"/v1/accounts/{account['id']}", headers=token), 401, "unauthenticated")
+    assert_problem(
+        client.get(f"/v1/accounts/{account['id']}", headers=token), 401, "unauthenticated"
+    )
     relogin = client.post("/v1/auth/token", data={"username": "ph1x1", "password": "password-1"})
     assert_problem(relogin, 401, "unauthenticated")

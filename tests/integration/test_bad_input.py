@@ -26,8 +26,14 @@ VALID = {"name": "Acme", "currency": "EUR", "time_zone": "Europe/Paris"}
         ({**VALID, "name": " padded "}, 422, "invalid_value"),
     ],
     ids=[
-        "unknown-field", "wrong-type", "list-for-string", "bad-uuid", "missing-fields",
-        "unknown-time-zone", "unknown-currency", "padded-name",
+        "unknown-field",
+        "wrong-type",
+        "list-for-string",
+        "bad-uuid",
+        "missing-fields",
+        "unknown-time-zone",
+        "unknown-currency",
+        "padded-name",
     ],
 )
 def test_invalid_customer_is_refused_and_log_unchanged(

@@ -13,8 +13,13 @@ def test_admin_creates_edits_and_closes_customer_under_reseller(
 ) -> None:
     reseller = create(client, admin, "resellers", name="Telco Resale")
     customer = create(
-        client, admin, "customers",
-        name="Acme", currency="eur", time_zone="Europe/Paris", reseller_id=reseller["id"],
+        client,
+        admin,
+        "customers",
+        name="Acme",
+        currency="eur",
+        time_zone="Europe/Paris",
+        reseller_id=reseller["id"],
     )
     assert customer["currency"] == "EUR"
     assert customer["reseller_id"] == reseller["id"]
@@ -34,7 +39,9 @@ def test_admin_creates_edits_and_closes_customer_under_reseller(
     assert client.get(f"/v1/customers/{customer['id']}", headers=admin).json()["name"] == "Acme"
 
 
-def test_customer_created_directly_has_no_reseller(client: TestClient, admin: dict[str, str]) -> None:
+def test_customer_created_directly_has_no_reseller(
+    client: TestClient, admin: dict[str, str]
+) -> None:
     customer = create(client, admin, "customers", name="Direct", currency="USD", time_zone="UTC")
     assert customer["reseller_id"] is None
 
@@ -77,7 +84,8 @@ def test_names_and_logins_are_unique_and_renaming_frees_the_old_name(
     assert reused["id"] != first["id"]
     create(client, admin, "accounts", customer_id=first["id"], login="ph9x1")
     taken = client.post(
-        "/v1/resellers", json={"name": "R", "login": "ph9x1", "password": "password-1"},
+        "/v1/resellers",
+        json={"name": "R", "login": "ph9x1", "password": "password-1"},
         headers=admin,
     )
     assert_problem(taken, 409, "duplicate")
@@ -101,8 +109,13 @@ def test_reseller_sees_and_manages_only_its_own_customers(
     mine = create(client, admin, "resellers", name="Mine", login="mine", password="password-1")
     other = create(client, admin, "resellers", name="Other")
     theirs = create(
-        client, admin, "customers",
-        name="Theirs", currency="EUR", time_zone="UTC", reseller_id=other["id"],
+        client,
+        admin,
+        "customers",
+        name="Theirs",
+        currency="EUR",
+        time_zone="UTC",
+        reseller_id=other["id"],
     )
     reseller = login(client, "mine", "password-1")
     own = create(client, reseller, "customers", name="Own", currency="EUR", time_zone="UTC")
@@ -111,7 +124,9 @@ def test_reseller_sees_and_manages_only_its_own_customers(
     listed = client.get("/v1/customers", headers=reseller).json()["items"]
     assert [c["name"] for c in listed] == ["Own"]
     assert_problem(client.get(f"/v1/customers/{theirs['id']}", headers=reseller), 404, "not_found")
-    edit = client.patch(f"/v1/customers/{theirs['id']}", json={"name": "Mine now"}, headers=reseller)
+    edit = client.patch(
+        f"/v1/customers/{theirs['id']}", json={"name": "Mine now"}, headers=reseller
+    )
     assert_problem(edit, 404, "not_found")
     assert_problem(client.get(f"/v1/resellers/{other['id']}", headers=reseller), 404, "not_found")
     steal = client.post(
@@ -129,8 +144,14 @@ def test_customer_sees_only_itself_and_its_accounts(
     client: TestClient, admin: dict[str, str]
 ) -> None:
     me = create(
-        client, admin, "customers",
-        name="Me", currency="EUR", time_zone="UTC", login="me", password="password-1",
+        client,
+        admin,
+        "customers",
+        name="Me",
+        currency="EUR",
+        time_zone="UTC",
+        login="me",
+        password="password-1",
     )
     other = create(client, admin, "customers", name="Other", currency="EUR", time_zone="UTC")
     other_account = create(client, admin, "accounts", customer_id=other["id"], login="other1")

@@ -24,7 +24,10 @@ def test_v1_customer_created_event_is_read_back_upcast(runtime: Runtime) -> None
     v1_state = {
         "timestamp": {"_type_": "datetime_iso", "_data_": "2025-01-01T00:00:00+00:00"},
         "originator_topic": "domain.directory.aggregates:Customer",
-        "actor": {"_type_": "actor", "_data_": {"id": "legacy", "realm": "system", "role": "import"}},
+        "actor": {
+            "_type_": "actor",
+            "_data_": {"id": "legacy", "realm": "system", "role": "import"},
+        },
         "correlation_id": "legacy-import",
         "causation_id": None,
         "name": "Legacy Ltd",
@@ -57,8 +60,12 @@ def test_commands_without_an_actor_are_refused(runtime: Runtime) -> None:
     before = runtime.source.max_position()
     with pytest.raises(MissingActorError):
         Customer(
-            name="Nobody's", currency="EUR", time_zone="UTC",
-            reseller_id=None, login=None, password_hash=None,
+            name="Nobody's",
+            currency="EUR",
+            time_zone="UTC",
+            reseller_id=None,
+            login=None,
+            password_hash=None,
         )
     assert runtime.source.max_position() == before
 
@@ -91,4 +98,3 @@ def test_two_threads_saving_one_aggregate_one_conflict_nothing_lost(runtime: Run
     customer = app.load(customer_id, Customer)
     assert customer.version == 2
     assert customer.name == winner
-

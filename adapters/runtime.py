@@ -5,7 +5,13 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
 
+from adapters.kafka_consumer import KafkaProjector, read_window
+from adapters.kafka_relay import KafkaPythonPublisher, Relay
+from adapters.locks import single_active_lock
 from adapters.settings import Settings
 from adapters.sql import open_database
 from adapters.store import NotificationLogSource, store_env
@@ -36,19 +42,99 @@ class Runtime:
         self.runner.setup()
         self.directory_queries = DirectoryQueries(self.db)
         self.audit = AuditQueries(self.db)
+        self.store_db = (
+            self.db
+            if settings.effective_read_model_url == settings.store_url
+            else open_database(settings.store_url)
+        )
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._relay: Relay | None = None
+
+    def _start(self, name: str, target: Callable[[threading.Event], None]) -> None:
+        thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     def start_projections(self) -> None:
         """Follow the log in a background thread (the embedded default)."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self.runner.run, args=(self._stop,), name="projections", daemon=True
+        self._start("projections", self.runner.run)
+
+    def relay(self) -> Relay:
+        """The Kafka relay for the configured store and topic (not yet running)."""
+        if self._relay is None:
+            s = self.settings
+            if not s.kafka_bootstrap:
+                raise RuntimeError("SWITCHLOG_KAFKA_BOOTSTRAP is not set")
+            self._relay = Relay(
+                self.source,
+                self.store_db,
+                KafkaPythonPublisher(s.kafka_bootstrap, s.kafka_topic, s.kafka_partitions),
+                single_active_lock(s.store_url, "relay"),
+                s.kafka_topic,
+                s.relay_batch_size,
             )
-            self._thread.start()
+            self._relay.setup()
+        return self._relay
+
+    def start_relay(self) -> None:
+        self._start("relay", self.relay().run)
+
+    def kafka_projector(self) -> KafkaProjector:
+        s = self.settings
+        if not s.kafka_bootstrap:
+            raise RuntimeError("SWITCHLOG_KAFKA_BOOTSTRAP is not set")
+        projector = KafkaProjector(
+            s.kafka_bootstrap,
+            s.kafka_topic,
+            s.kafka_group,
+            self.db,
+            list(self.runner.projections.values()),
+            s.projection_batch_size,
+        )
+        projector.setup()
+        return projector
+
+    def replay(
+        self, since: datetime, until: datetime, into_url: str, from_kafka: bool
+    ) -> dict[str, int]:
+        """Project the events of [since, until) into a scratch database; rows per table."""
+        scratch = open_database(into_url)
+        projections = [DirectoryProjection(), AuditProjection()]
+        try:
+            with scratch.transaction() as tx:
+                for projection in projections:
+                    projection.drop(tx)
+                    projection.create(tx)
+            for batch in self._window(since, until, from_kafka):
+                with scratch.transaction() as tx:
+                    for projection in projections:
+                        projection.apply_batch(tx, batch)
+            with scratch.transaction(readonly=True) as tx:
+                return {
+                    table: int(tx.fetchone(f"SELECT COUNT(*) AS n FROM {table}")["n"])  # type: ignore[index]
+                    for projection in projections
+                    for table in projection.tables
+                }
+        finally:
+            scratch.close()
+
+    def _window(self, since: datetime, until: datetime, from_kafka: bool) -> Iterator[list[Any]]:
+        if from_kafka:
+            s = self.settings
+            if not s.kafka_bootstrap:
+                raise RuntimeError("SWITCHLOG_KAFKA_BOOTSTRAP is not set")
+            yield from read_window(s.kafka_bootstrap, s.kafka_topic, since, until)
+            return
+        position = 0
+        while batch := self.source.read(position, 2000):
+            position = batch[-1].position
+            yield [e for e in batch if since <= e.event.timestamp < until]
 
     def settle(self, timeout: float = 5.0) -> bool:
         """Wait until read models include every event appended so far (read-your-writes)."""
+        if self._relay is not None:
+            self._relay.wake()
         self.runner.wake()
         return self.runner.wait_for(self.source.max_position(), timeout)
 
@@ -74,7 +160,13 @@ class Runtime:
     def close(self) -> None:
         self._stop.set()
         self.runner.wake()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        if self._relay is not None:
+            self._relay.wake()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        if self._relay is not None:
+            self._relay.publisher.close()
+        if self.store_db is not self.db:
+            self.store_db.close()
         self.db.close()
         self.directory.close()

@@ -36,6 +36,31 @@ class Settings(BaseSettings):
     projection_batch_size: int = Field(500, gt=0)
     max_body_bytes: int = Field(65536, gt=0)
 
+    kafka_bootstrap: str | None = Field(
+        None, description="Kafka bootstrap servers (host:port,...); turns the relay on"
+    )
+    kafka_topic: str = "switchlog.events"
+    kafka_partitions: int = Field(
+        6, gt=0, description="Partitions when the relay creates the topic"
+    )
+    kafka_group: str = Field("switchlog-projections", description="Projection consumer group")
+    relay_in_process: bool = Field(
+        True, description="`serve` runs the relay in-process when Kafka is configured"
+    )
+    relay_batch_size: int = Field(2000, gt=0)
+
+    stream_buffer: int = Field(
+        1000, gt=0, description="Frames buffered per stream client before it is disconnected"
+    )
+    webhooks_allow_private_networks: bool = Field(
+        False, description="Allow webhook URLs on loopback/private networks (tests, local dev)"
+    )
+    webhook_retry_schedule: tuple[float, ...] = Field(
+        (5, 300, 1800, 7200, 18000, 36000, 36000),
+        description="Seconds before each retry (Standard Webhooks schedule); then dead-lettered",
+    )
+    webhook_timeout_seconds: float = Field(10.0, gt=0)
+
     @field_validator("jwt_secret")
     @classmethod
     def _refuse_placeholder(cls, value: SecretStr | None) -> SecretStr | None:

@@ -7,6 +7,7 @@ import logging
 import signal
 import threading
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -46,6 +47,9 @@ def serve(
     settings = Settings()
     rt = Runtime(settings)
     password = rt.bootstrap_admin()
+    if settings.kafka_bootstrap and settings.relay_in_process:
+        rt.start_relay()
+        console.print(f"relay: publishing to {settings.kafka_bootstrap} {settings.kafka_topic}")
     console.print(f"switchlog serving on [bold]http://{host}:{port}[/] (docs at /docs)")
     console.print(f"store: {settings.store_url}")
     if password:
@@ -155,25 +159,79 @@ def projections_rebuild(name: Annotated[str, typer.Argument(help="Projection nam
     console.print(f"{name}: rebuilt from {applied} events")
 
 
+class Source(StrEnum):
+    store = "store"
+    kafka = "kafka"
+
+
+def _until_signalled() -> threading.Event:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    return stop
+
+
 @app.command()
 def project(
-    once: Annotated[bool, typer.Option(help="Catch up, then exit")] = False,
+    source: Annotated[Source, typer.Option(help="Read the store's log, or Kafka")] = Source.store,
+    once: Annotated[bool, typer.Option(help="Catch up, then exit (store source)")] = False,
     poll: Annotated[float, typer.Option(help="Seconds between polls of the log")] = 0.5,
 ) -> None:
     """Run the projections as their own process, following the log until stopped."""
     logging.basicConfig(level=logging.INFO)
     rt = runtime()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop = _until_signalled()
     try:
-        if once:
+        if source is Source.kafka:
+            rt.kafka_projector().run(stop)
+        elif once:
             applied = rt.runner.catch_up()
             console.print(f"applied {applied} events")
         else:
             rt.runner.run(stop, poll)
     finally:
         rt.close()
+
+
+@app.command()
+def relay() -> None:
+    """Publish the log to Kafka; a second relay waits and takes over if the first dies."""
+    logging.basicConfig(level=logging.INFO)
+    rt = runtime()
+    stop = _until_signalled()
+    try:
+        rt.relay().run(stop)
+    finally:
+        rt.close()
+
+
+@app.command()
+def replay(
+    since: Annotated[datetime, typer.Option(help="Window start (UTC if no offset)")],
+    until: Annotated[datetime, typer.Option(help="Window end, exclusive")],
+    source: Annotated[
+        Source, typer.Option(help="Kafka (seek by time) or the store")
+    ] = Source.kafka,
+    into: Annotated[
+        str | None, typer.Option(help="Scratch read-model database URL (default: a new file)")
+    ] = None,
+) -> None:
+    """Replay a time window into a scratch read model, e.g. to examine one billing period."""
+    start, end = _utc(since), _utc(until)
+    assert start is not None and end is not None
+    target = into or f"sqlite:///var/replay-{datetime.now(UTC):%Y%m%dT%H%M%S}.db"
+    rt = runtime()
+    try:
+        counts = rt.replay(start, end, target, from_kafka=source is Source.kafka)
+    finally:
+        rt.close()
+    table = Table(
+        "read model", "rows", title=f"replayed {start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M}"
+    )
+    for name, rows in counts.items():
+        table.add_row(name, str(rows))
+    console.print(table)
+    console.print(f"scratch read model: {target}")
 
 
 @app.command()

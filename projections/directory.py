@@ -64,6 +64,11 @@ class DirectoryProjection(Projection):
             login=event.login,
             status="open",
         )
+        # Accounts projected before their customer (Kafka partitions interleave) catch up here.
+        tx.execute(
+            "UPDATE accounts SET reseller_id = %s WHERE customer_id = %s",
+            (plain(event.reseller_id), str(event.originator_id)),
+        )
 
     @apply.register
     def _account_created(self, event: Account.Created, tx: Transaction, position: int) -> None:

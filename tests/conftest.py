@@ -73,3 +73,15 @@ def env_for(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 JWT_SECRET = secrets.token_urlsafe(48)
+
+
+@pytest.fixture
+def kafka_broker() -> Iterator[object]:
+    """A fresh, empty Kafka-protocol broker for one test."""
+    from tests.broker import TansuBroker
+
+    broker = TansuBroker()
+    try:
+        yield broker
+    finally:
+        broker.stop()

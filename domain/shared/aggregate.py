@@ -13,7 +13,7 @@ from eventsourcing.domain import Aggregate
 from domain.shared.actor import Actor, current_context
 from domain.shared.errors import ClosedError
 
-SECRET_FIELDS = frozenset({"password_hash"})
+SECRET_FIELDS = frozenset({"password_hash", "secret"})
 REDACTED = "***"
 
 A = TypeVar("A", bound="SwitchlogAggregate")
@@ -131,11 +131,13 @@ def plain(value: Any) -> Any:
 
 def event_data(event: Any) -> dict[str, Any]:
     """An event's own fields (envelope fields left out, secrets redacted), JSON-ready."""
-    return {
-        name: plain(redact(name, value))
-        for name, value in vars(event).items()
-        if name not in _ENVELOPE_FIELDS
-    }
+    data = {}
+    for name, value in vars(event).items():
+        if name == "changes":
+            value = {k: [redact(k, before), redact(k, after)] for k, (before, after) in value.items()}
+        if name not in _ENVELOPE_FIELDS:
+            data[name] = plain(redact(name, value))
+    return data
 
 
 def event_changes(event: Any) -> dict[str, dict[str, Any]]:

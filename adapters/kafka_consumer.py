@@ -1,0 +1,238 @@
+"""Projections fed from Kafka: a consumer group, offsets kept beside the read-model rows.
+
+Each poll's records are applied to every projection, and the partitions' next offsets are
+written, in one read-model transaction. Offsets live in the read-model database, not in
+Kafka, so a crash never applies a record twice or skips one; on (re)assignment each
+partition is sought to its stored offset. Messages that are not switchlog events are
+parked in `parked_messages` with the reason, and consumption goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+
+from adapters.envelope import PoisonMessageError, from_message
+from adapters.kafka_relay import EPOCH_HEADER
+from adapters.sql import Database, Transaction
+from adapters.store import LoggedEvent
+from domain.shared.aggregate import iso
+from projections.base import Projection
+
+log = logging.getLogger(__name__)
+
+OFFSETS_DDL = (
+    "CREATE TABLE IF NOT EXISTS kafka_offsets (consumer_group TEXT NOT NULL, topic TEXT NOT NULL,"
+    " kafka_partition INTEGER NOT NULL, next_offset BIGINT NOT NULL, epoch BIGINT NOT NULL,"
+    " PRIMARY KEY (consumer_group, topic, kafka_partition))"
+)
+PARKED_DDL = (
+    "CREATE TABLE IF NOT EXISTS parked_messages (consumer_group TEXT NOT NULL,"
+    " topic TEXT NOT NULL, kafka_partition INTEGER NOT NULL, kafka_offset BIGINT NOT NULL,"
+    " reason TEXT NOT NULL, value TEXT, parked_at TEXT NOT NULL,"
+    " PRIMARY KEY (consumer_group, topic, kafka_partition, kafka_offset))"
+)
+
+
+class KafkaProjector:
+    """Runs projections as a member of a Kafka consumer group."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        group: str,
+        db: Database,
+        projections: Sequence[Projection],
+        batch_size: int = 1000,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.group = group
+        self.db = db
+        self.projections = list(projections)
+        self.batch_size = batch_size
+
+    def setup(self) -> None:
+        with self.db.transaction() as tx:
+            tx.execute(OFFSETS_DDL)
+            tx.execute(PARKED_DDL)
+            for projection in self.projections:
+                projection.create(tx)
+
+    def stored_offsets(self) -> dict[int, int]:
+        with self.db.transaction(readonly=True) as tx:
+            rows = tx.fetchall(
+                "SELECT kafka_partition, next_offset FROM kafka_offsets"
+                " WHERE consumer_group = %s AND topic = %s",
+                (self.group, self.topic),
+            )
+        return {int(r["kafka_partition"]): int(r["next_offset"]) for r in rows}
+
+    def run(self, stop: threading.Event) -> None:
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=6000,
+            heartbeat_interval_ms=1000,
+            max_poll_records=self.batch_size,
+        )
+        consumer.subscribe([self.topic], listener=_SeekToStored(self, consumer))
+        try:
+            while not stop.is_set():
+                records = consumer.poll(timeout_ms=200)
+                if records:
+                    for partition in self.apply(records):
+                        consumer.seek_to_beginning(partition)
+        finally:
+            consumer.close()
+
+    def apply(self, records: dict[TopicPartition, list[Any]]) -> list[TopicPartition]:
+        """Apply one poll's records; returns partitions to re-read from their beginning."""
+        events: list[LoggedEvent] = []
+        rewind: list[TopicPartition] = []
+        with self.db.transaction() as tx:
+            for partition, messages in records.items():
+                fresh = self._claim(tx, partition, messages)
+                if fresh is None:
+                    rewind.append(partition)
+                    continue
+                for message in fresh:
+                    try:
+                        events.append(from_message(message.value))
+                    except PoisonMessageError as error:
+                        self._park(tx, message, str(error))
+            events.sort(key=lambda e: e.position)
+            for projection in self.projections:
+                projection.apply_batch(tx, events)
+        return len(events)
+
+    def _claim(self, tx: Transaction, partition: TopicPartition, messages: list[Any]) -> list[Any]:
+        """Lock the partition's offset row; keep only records not applied yet."""
+        key = (self.group, partition.topic, partition.partition)
+        tx.execute("INSERT INTO kafka_offsets VALUES (%s, %s, %s, 0) ON CONFLICT DO NOTHING", key)
+        tx.execute(
+            "UPDATE kafka_offsets SET next_offset = next_offset"
+            " WHERE consumer_group = %s AND topic = %s AND kafka_partition = %s",
+            key,
+        )
+        row = tx.fetchone(
+            "SELECT next_offset FROM kafka_offsets"
+            " WHERE consumer_group = %s AND topic = %s AND kafka_partition = %s",
+            key,
+        )
+        stored = int(row["next_offset"]) if row else 0
+        fresh = [m for m in messages if m.offset >= stored]
+        if fresh:
+            tx.execute(
+                "UPDATE kafka_offsets SET next_offset = %s"
+                " WHERE consumer_group = %s AND topic = %s AND kafka_partition = %s",
+                (fresh[-1].offset + 1, *key),
+            )
+        return fresh
+
+    def _park(self, tx: Transaction, message: Any, reason: str) -> None:
+        log.warning(
+            "parked message %s/%d@%d: %s", message.topic, message.partition, message.offset, reason
+        )
+        value = message.value.decode("utf-8", "replace") if message.value is not None else None
+        tx.execute(
+            "INSERT INTO parked_messages VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT DO NOTHING",
+            (
+                self.group,
+                message.topic,
+                message.partition,
+                message.offset,
+                reason,
+                value,
+                iso(datetime.now().astimezone()),
+            ),
+        )
+
+    def parked(self) -> list[dict[str, Any]]:
+        with self.db.transaction(readonly=True) as tx:
+            return tx.fetchall(
+                "SELECT * FROM parked_messages WHERE consumer_group = %s ORDER BY parked_at",
+                (self.group,),
+            )
+
+
+def _epoch(message: Any) -> int:
+    for name, value in message.headers or ():
+        if name == EPOCH_HEADER:
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
+
+
+class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, projector: KafkaProjector, consumer: KafkaConsumer) -> None:
+        self.projector = projector
+        self.consumer = consumer
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        pass
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        stored = self.projector.stored_offsets()
+        for partition in assigned:
+            if partition.partition in stored:
+                self.consumer.seek(partition, stored[partition.partition])
+            else:
+                self.consumer.seek_to_beginning(partition)
+
+
+def read_window(
+    bootstrap: str, topic: str, since: datetime, until: datetime, batch: int = 2000
+) -> Any:
+    """Yield batches of events whose time is in [since, until), from every partition.
+
+    Seeks by timestamp (broker time is never earlier than event time, so the seek is a safe
+    lower bound) and reads each partition up to its end offset at the start.
+    """
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = [
+            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])
+        ]
+        if not partitions:
+            return
+        consumer.assign(partitions)
+        ends = consumer.end_offsets(partitions)
+        starts = consumer.offsets_for_times({p: int(since.timestamp() * 1000) for p in partitions})
+        pending = set()
+        for p in partitions:
+            found = starts.get(p)
+            if found is None or found.offset >= ends[p]:
+                continue
+            consumer.seek(p, found.offset)
+            pending.add(p)
+        while pending:
+            records = consumer.poll(timeout_ms=500, max_records=batch)
+            events: list[LoggedEvent] = []
+            for partition, messages in records.items():
+                for message in messages:
+                    if message.offset >= ends[partition]:
+                        break
+                    try:
+                        item = from_message(message.value)
+                    except PoisonMessageError:
+                        continue
+                    if since <= item.event.timestamp < until:
+                        events.append(item)
+                if consumer.position(partition) >= ends[partition]:
+                    pending.discard(partition)
+            if events:
+                yield sorted(events, key=lambda e: e.position)
+    finally:
+        consumer.close()

@@ -1,0 +1,105 @@
+"""The relay against a real Kafka-protocol broker: envelope, order, and a broker gone empty."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cloudevents.v1.kafka import KafkaMessage, from_structured
+from kafka import KafkaConsumer, TopicPartition
+
+from adapters.runtime import Runtime
+from adapters.settings import Settings
+from domain.shared.actor import Actor, CommandContext
+from tests.broker import TansuBroker
+from tests.integration.conftest import make_settings
+
+CTX = CommandContext(Actor.system("test", login="ops"), correlation_id="corr-1")
+
+
+@pytest.fixture
+def kafka_settings(store_url: str, tmp_path: Path, kafka_broker: TansuBroker) -> Settings:
+    return make_settings(store_url, tmp_path, kafka_bootstrap=kafka_broker.bootstrap)
+
+
+@pytest.fixture
+def kafka_runtime(kafka_settings: Settings) -> Iterator[Runtime]:
+    rt = Runtime(kafka_settings)
+    yield rt
+    rt.close()
+
+
+def _populate(rt: Runtime, customers: int) -> None:
+    for i in range(customers):
+        customer = rt.directory.create_customer(
+            CTX, f"K{i}-{rt.source.max_position()}", "EUR", "UTC"
+        )
+        rt.directory.update_customer(CTX, customer, None, time_zone="Europe/Paris")
+
+
+def consume_all(bootstrap: str, topic: str, at_least: int, timeout: float = 20) -> list[Any]:
+    """Every message on the topic (read until `at_least` arrived and a second passed idle)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    messages: list[Any] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        batches = consumer.poll(timeout_ms=1000)
+        if not batches and len(messages) >= at_least:
+            break
+        for batch in batches.values():
+            messages += batch
+    consumer.close()
+    return messages
+
+
+def test_every_event_published_in_order_as_structured_cloudevents(kafka_runtime: Runtime) -> None:
+    _populate(kafka_runtime, 20)
+    relay = kafka_runtime.relay()
+    relay.verify_topic()
+    published = relay.catch_up()
+    head = kafka_runtime.source.max_position()
+    assert published == head
+
+    messages = consume_all(kafka_runtime.settings.kafka_bootstrap or "", "switchlog.events", head)
+    assert sorted(json.loads(m.value)["sequence"] for m in messages) == list(range(1, head + 1))
+    versions: dict[str, list[int]] = defaultdict(list)
+    for message in messages:
+        headers = dict(message.headers)
+        assert headers["content-type"] == b"application/cloudevents+json"
+        assert not any(name.startswith("ce_") for name in headers)
+        event = from_structured(KafkaMessage(headers=headers, key=message.key, value=message.value))
+        assert event["specversion"] == "1.0"
+        assert event["subject"] == message.key.decode()
+        assert event["source"] == "urn:switchlog"
+        assert event["actor"] == "system:test" and event["actorlogin"] == "ops"
+        assert event["correlationid"] == "corr-1"
+        versions[message.key.decode()].append(event["aggregateversion"])
+    assert all(v == sorted(v) for v in versions.values())
+    updated = next(json.loads(m.value) for m in messages if b"Customer.Updated" in m.value)
+    assert updated["data"] == {"changes": {"time_zone": ["UTC", "Europe/Paris"]}}
+
+
+def test_broker_restarted_empty_is_refilled_from_the_store(
+    kafka_runtime: Runtime, kafka_broker: TansuBroker
+) -> None:
+    _populate(kafka_runtime, 10)
+    relay = kafka_runtime.relay()
+    relay.verify_topic()
+    relay.catch_up()
+    first_epoch = relay.state().epoch
+    kafka_broker.restart()
+    _populate(kafka_runtime, 5)
+    relay.verify_topic()
+    relay.catch_up()
+    head = kafka_runtime.source.max_position()
+    messages = consume_all(kafka_broker.bootstrap, "switchlog.events", head)
+    assert sorted({json.loads(m.value)["sequence"] for m in messages}) == list(range(1, head + 1))
+    assert relay.state().epoch == first_epoch + 1

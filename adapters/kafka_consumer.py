@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 OFFSETS_DDL = (
     "CREATE TABLE IF NOT EXISTS kafka_offsets (consumer_group TEXT NOT NULL, topic TEXT NOT NULL,"
     " kafka_partition INTEGER NOT NULL, next_offset BIGINT NOT NULL, epoch BIGINT NOT NULL,"
+    " topic_id TEXT,"
     " PRIMARY KEY (consumer_group, topic, kafka_partition))"
 )
 PARKED_DDL = (
@@ -57,6 +58,7 @@ class KafkaProjector:
         self.db = db
         self.projections = list(projections)
         self.batch_size = batch_size
+        self.topic_id: str | None = None
 
     def setup(self) -> None:
         with self.db.transaction() as tx:
@@ -65,14 +67,19 @@ class KafkaProjector:
             for projection in self.projections:
                 projection.create(tx)
 
-    def stored_offsets(self) -> dict[int, int]:
+    def stored_offsets(self, topic_id: str | None) -> dict[int, int]:
+        """Next offsets stored for the topic as it is now (none for a topic created anew)."""
         with self.db.transaction(readonly=True) as tx:
             rows = tx.fetchall(
-                "SELECT kafka_partition, next_offset FROM kafka_offsets"
+                "SELECT kafka_partition, next_offset, topic_id FROM kafka_offsets"
                 " WHERE consumer_group = %s AND topic = %s",
                 (self.group, self.topic),
             )
-        return {int(r["kafka_partition"]): int(r["next_offset"]) for r in rows}
+        return {
+            int(r["kafka_partition"]): int(r["next_offset"])
+            for r in rows
+            if topic_id is None or r["topic_id"] in (None, topic_id)
+        }
 
     def run(self, stop: threading.Event) -> None:
         consumer = KafkaConsumer(
@@ -83,14 +90,33 @@ class KafkaProjector:
             session_timeout_ms=6000,
             heartbeat_interval_ms=1000,
             max_poll_records=self.batch_size,
+            metadata_max_age_ms=5000,
+            allow_auto_create_topics=False,  # the relay creates it, with its partitions
         )
-        consumer.subscribe([self.topic], listener=_SeekToStored(self, consumer))
+        listener = _SeekToStored(self, consumer)
+        consumer.subscribe([self.topic], listener=listener)
         try:
             while not stop.is_set():
                 records = consumer.poll(timeout_ms=200)
-                if records:
-                    for partition in self.apply(records):
-                        consumer.seek_to_beginning(partition)
+                # A topic created anew (broker restarted empty) may hold fewer records than
+                # our fetch position, and Tansu then answers nothing: re-read from the start.
+                current = _topic_id(consumer, self.topic)
+                if self.topic_id is not None and current != self.topic_id:
+                    log.warning("topic %s was created anew; re-reading it", self.topic)
+                    consumer.seek_to_beginning(*consumer.assignment())
+                    records = {}
+                self.topic_id = current
+                if not records:
+                    continue
+                try:
+                    rewind = self.apply(records)
+                except Exception:
+                    log.exception("kafka projection batch failed; re-reading it")
+                    listener.on_partitions_assigned(consumer.assignment())
+                    stop.wait(1.0)
+                    continue
+                for partition in rewind:
+                    consumer.seek_to_beginning(partition)
         finally:
             consumer.close()
 
@@ -112,29 +138,39 @@ class KafkaProjector:
             events.sort(key=lambda e: e.position)
             for projection in self.projections:
                 projection.apply_batch(tx, events)
-        return len(events)
+        return rewind
 
-    def _claim(self, tx: Transaction, partition: TopicPartition, messages: list[Any]) -> list[Any]:
-        """Lock the partition's offset row; keep only records not applied yet."""
+    def _claim(
+        self, tx: Transaction, partition: TopicPartition, messages: list[Any]
+    ) -> list[Any] | None:
+        """Lock the partition's offset row; the records not applied yet.
+
+        None means the topic was rebuilt (a newer epoch): the partition is re-read from
+        its beginning, and idempotent handlers skip what was applied before.
+        """
         key = (self.group, partition.topic, partition.partition)
-        tx.execute("INSERT INTO kafka_offsets VALUES (%s, %s, %s, 0) ON CONFLICT DO NOTHING", key)
+        where = " WHERE consumer_group = %s AND topic = %s AND kafka_partition = %s"
         tx.execute(
-            "UPDATE kafka_offsets SET next_offset = next_offset"
-            " WHERE consumer_group = %s AND topic = %s AND kafka_partition = %s",
+            "INSERT INTO kafka_offsets VALUES (%s, %s, %s, 0, 0, NULL) ON CONFLICT DO NOTHING",
             key,
         )
-        row = tx.fetchone(
-            "SELECT next_offset FROM kafka_offsets"
-            " WHERE consumer_group = %s AND topic = %s AND kafka_partition = %s",
-            key,
-        )
-        stored = int(row["next_offset"]) if row else 0
-        fresh = [m for m in messages if m.offset >= stored]
+        tx.execute("UPDATE kafka_offsets SET next_offset = next_offset" + where, key)
+        row = tx.fetchone("SELECT next_offset, epoch FROM kafka_offsets" + where, key)
+        stored, epoch = (int(row["next_offset"]), int(row["epoch"])) if row else (0, 0)
+        newest = max((e for e in map(_epoch, messages) if e is not None), default=epoch)
+        if newest > epoch:
+            tx.execute(
+                "UPDATE kafka_offsets SET next_offset = 0, epoch = %s" + where, (newest, *key)
+            )
+            if messages[0].offset != 0 or _epoch(messages[0]) != newest:
+                return None
+            stored, epoch = 0, newest
+        # Records without an epoch were not written by the relay: they are kept, to be parked.
+        fresh = [m for m in messages if m.offset >= stored and _epoch(m) in (None, epoch)]
         if fresh:
             tx.execute(
-                "UPDATE kafka_offsets SET next_offset = %s"
-                " WHERE consumer_group = %s AND topic = %s AND kafka_partition = %s",
-                (fresh[-1].offset + 1, *key),
+                "UPDATE kafka_offsets SET next_offset = %s, topic_id = %s" + where,
+                (fresh[-1].offset + 1, self.topic_id, *key),
             )
         return fresh
 
@@ -165,14 +201,20 @@ class KafkaProjector:
             )
 
 
-def _epoch(message: Any) -> int:
+def _topic_id(consumer: KafkaConsumer, topic: str) -> str | None:
+    # kafka-python keeps topic ids in its cluster metadata but has no public accessor.
+    found = consumer._client.cluster.topic_id(topic)
+    return str(found) if found is not None else None
+
+
+def _epoch(message: Any) -> int | None:
     for name, value in message.headers or ():
         if name == EPOCH_HEADER:
             try:
                 return int(value)
             except ValueError:
-                return 0
-    return 0
+                return None
+    return None
 
 
 class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -184,7 +226,7 @@ class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
         pass
 
     def on_partitions_assigned(self, assigned: Any) -> None:
-        stored = self.projector.stored_offsets()
+        stored = self.projector.stored_offsets(_topic_id(self.consumer, self.projector.topic))
         for partition in assigned:
             if partition.partition in stored:
                 self.consumer.seek(partition, stored[partition.partition])
@@ -194,44 +236,44 @@ class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
 
 def read_window(
     bootstrap: str, topic: str, since: datetime, until: datetime, batch: int = 2000
-) -> Any:
+) -> Iterator[list[LoggedEvent]]:
     """Yield batches of events whose time is in [since, until), from every partition.
 
     Seeks by timestamp (broker time is never earlier than event time, so the seek is a safe
-    lower bound) and reads each partition up to its end offset at the start.
+    lower bound). A partition is done when it shows an event later than `until` plus a grace
+    for clock skew, or when the topic stays idle: Tansu's end offsets cannot be trusted.
     """
+    grace = timedelta(seconds=5)
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     try:
         partitions = [
             TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])
         ]
-        if not partitions:
-            return
         consumer.assign(partitions)
-        ends = consumer.end_offsets(partitions)
         starts = consumer.offsets_for_times({p: int(since.timestamp() * 1000) for p in partitions})
         pending = set()
-        for p in partitions:
-            found = starts.get(p)
-            if found is None or found.offset >= ends[p]:
-                continue
-            consumer.seek(p, found.offset)
-            pending.add(p)
-        while pending:
+        for partition in partitions:
+            found = starts.get(partition)
+            if found is not None:
+                consumer.seek(partition, found.offset)
+                pending.add(partition)
+        idle = 0
+        while pending and idle < 3:
             records = consumer.poll(timeout_ms=500, max_records=batch)
+            idle = 0 if records else idle + 1
             events: list[LoggedEvent] = []
             for partition, messages in records.items():
                 for message in messages:
-                    if message.offset >= ends[partition]:
-                        break
                     try:
                         item = from_message(message.value)
                     except PoisonMessageError:
                         continue
                     if since <= item.event.timestamp < until:
                         events.append(item)
-                if consumer.position(partition) >= ends[partition]:
-                    pending.discard(partition)
+                    elif item.event.timestamp >= until + grace:
+                        pending.discard(partition)
+                        consumer.pause(partition)
+                        break
             if events:
                 yield sorted(events, key=lambda e: e.position)
     finally:

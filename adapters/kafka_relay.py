@@ -172,8 +172,7 @@ class Relay:
     def _save(self, state: RelayState) -> None:
         with self.db.transaction() as tx:
             tx.execute(
-                "UPDATE relay_state SET position = %s, topic_id = %s, epoch = %s"
-                " WHERE topic = %s",
+                "UPDATE relay_state SET position = %s, topic_id = %s, epoch = %s WHERE topic = %s",
                 (state.position, state.topic_id, state.epoch, self.topic),
             )
 

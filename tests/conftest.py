@@ -85,3 +85,17 @@ def kafka_broker() -> Iterator[object]:
         yield broker
     finally:
         broker.stop()
+
+
+def eventually(check, timeout: float = 30.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
+    """Poll `check` until it returns a truthy value; fail with its last value on timeout."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")

@@ -45,8 +45,11 @@ def consumers(
     """Two Kafka-fed projectors in one consumer group, writing one read-model database."""
     rt = Runtime(
         make_settings(
-            store_url, tmp_path, read_model_url=read_model_url,
-            kafka_bootstrap=kafka_broker.bootstrap, projection_batch_size=50,
+            store_url,
+            tmp_path,
+            read_model_url=read_model_url,
+            kafka_bootstrap=kafka_broker.bootstrap,
+            projection_batch_size=50,
         )
     )
     stop = threading.Event()

@@ -50,6 +50,7 @@ class Runtime:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._relay: Relay | None = None
+        self.on_append: list[Callable[[], None]] = []
 
     def _start(self, name: str, target: Callable[[threading.Event], None]) -> None:
         thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
@@ -135,6 +136,8 @@ class Runtime:
         """Wait until read models include every event appended so far (read-your-writes)."""
         if self._relay is not None:
             self._relay.wake()
+        for listener in self.on_append:
+            listener()
         self.runner.wake()
         return self.runner.wait_for(self.source.max_position(), timeout)
 

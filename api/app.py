@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from adapters.event_hub import EventHub
 from adapters.runtime import Runtime
 from adapters.settings import Settings
 from api import problems
-from api.routers import accounts, audit, auth, customers, health, resellers
+from api.routers import accounts, audit, auth, customers, events, health, resellers
 from api.security import TokenService
 
 
@@ -27,9 +29,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.tokens = TokenService(settings.jwt_key(), settings.jwt_ttl_seconds)
         if settings.projections_in_process:
             active.start_projections()
+        hub = EventHub(active.source, active.directory.owner_of)
+        app.state.hub = hub
+        active.on_append.append(hub.wake)
+        tail = asyncio.create_task(hub.run())
         try:
             yield
         finally:
+            tail.cancel()
+            active.on_append.remove(hub.wake)
             if own:
                 await run_in_threadpool(active.close)
 
@@ -41,6 +49,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     problems.install(app)
     app.add_middleware(problems.BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for router in (auth, resellers, customers, accounts, audit, health):
+    for router in (auth, resellers, customers, accounts, audit, events, health):
         app.include_router(router.router)
     return app

@@ -36,6 +36,10 @@ async def current_actor(
     runtime: RuntimeDep, tokens: TokensDep, token: Annotated[str | None, Depends(oauth2)]
 ) -> Actor:
     """The actor a bearer token stands for, while its principal is still open."""
+    return await actor_for_token(runtime, tokens, token)
+
+
+async def actor_for_token(runtime: Runtime, tokens: TokenService, token: str | None) -> Actor:
     if not token:
         raise AuthenticationError("a bearer token is required")
     claims = tokens.verify(token)

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from domain.shared import errors
 
 _STATUS = {
+    errors.InvalidFilterError: 400,
     errors.InvalidValueError: 422,
     errors.NotFoundError: 404,
     errors.ForbiddenError: 403,

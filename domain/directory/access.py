@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
 
 from domain.shared.actor import Actor, Realm
-from domain.shared.errors import ForbiddenError, NotFoundError
+from domain.shared.errors import ForbiddenError, InvalidFilterError, NotFoundError
+from domain.shared.registry import event_classes
 
 
 @dataclass(frozen=True)
@@ -58,3 +60,64 @@ class Scope:
         """Invisible subjects are reported missing, so their existence does not leak."""
         if not visible:
             raise NotFoundError(f"{what} not found")
+
+
+@dataclass(frozen=True)
+class Ownership:
+    """Whom a subject's events belong to, for deciding who may see them."""
+
+    customer_id: UUID | None = None
+    reseller_id: UUID | None = None
+
+
+def sees_event(scope: Scope, subject: UUID, owner: Ownership) -> bool:
+    """May this scope see an event of `subject`? Unowned subjects are for admins only."""
+    if scope.unrestricted:
+        return True
+    if scope.reseller_id is not None:
+        return subject == scope.reseller_id or owner.reseller_id == scope.reseller_id
+    if scope.customer_id is not None:
+        return owner.customer_id == scope.customer_id
+    return subject == scope.account_id
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """A subscriber's choice of events: by type, by subject, by customer (all optional)."""
+
+    types: frozenset[str] = frozenset()
+    subject: UUID | None = None
+    customer_id: UUID | None = None
+
+    @classmethod
+    def parse(
+        cls, types: list[str] | None, subject: str | None, customer: str | None
+    ) -> EventFilter:
+        """Validate a filter as clients send it (names and ids as strings)."""
+        known = event_classes()
+        unknown = sorted(set(types or ()) - known.keys())
+        if unknown:
+            raise InvalidFilterError(f"unknown event types: {', '.join(unknown)}")
+        return cls(frozenset(types or ()), _uuid(subject, "subject"), _uuid(customer, "customer"))
+
+    def matches(self, event_type: str, subject: UUID, owner: Ownership) -> bool:
+        return (
+            (not self.types or event_type in self.types)
+            and (self.subject is None or subject == self.subject)
+            and (self.customer_id is None or owner.customer_id == self.customer_id)
+        )
+
+    def authorize(self, scope: Scope, owner_of: Callable[[UUID], Ownership]) -> None:
+        """Refuse filters naming something the scope may not see (no silent empty stream)."""
+        for named, what in ((self.customer_id, "customer"), (self.subject, "subject")):
+            if named is not None and not sees_event(scope, named, owner_of(named)):
+                raise ForbiddenError(f"this token may not follow that {what}'s events")
+
+
+def _uuid(value: str | None, what: str) -> UUID | None:
+    if value is None or value == "":
+        return None
+    try:
+        return UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        raise InvalidFilterError(f"{what} must be a UUID") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 from uuid import UUID
 
-from domain.directory.access import Scope
+from domain.directory.access import Ownership, Scope
 from domain.directory.aggregates import Account, Admin, Customer, Principal, Reseller
 from domain.shared import values
 from domain.shared.actor import Actor, CommandContext
@@ -201,6 +201,21 @@ class DirectoryService(SwitchlogApplication):
         if principal is None or principal.realm.value != realm:
             raise AuthenticationError("the token's principal is closed or unknown")
         return _actor(principal)
+
+    def owner_of(self, subject_id: UUID) -> Ownership:
+        """The customer and reseller a subject's events belong to (empty if neither)."""
+        try:
+            subject = self.load(subject_id, Principal)
+        except NotFoundError:
+            return Ownership()
+        if isinstance(subject, Reseller):
+            return Ownership(None, subject.id)
+        if isinstance(subject, Customer):
+            return Ownership(subject.id, subject.reseller_id)
+        if isinstance(subject, Account):
+            customer = self.load(subject.customer_id, Customer)
+            return Ownership(customer.id, customer.reseller_id)
+        return Ownership()
 
     # -- helpers -------------------------------------------------------------------
     def _active(self, principal_id: UUID) -> Principal | None:

@@ -59,3 +59,9 @@ class MissingActorError(DomainError):
     """A command was issued without saying who issued it."""
 
     code = "missing_actor"
+
+
+class InvalidFilterError(InvalidValueError):
+    """A subscription filter or resume position that cannot be honoured."""
+
+    code = "invalid_filter"

@@ -1,0 +1,295 @@
+"""Live events: Server-Sent Events and a WebSocket, filtered to what the token may see."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from adapters.event_hub import EventHub, StreamItem
+from adapters.runtime import Runtime
+from api.deps import ActorDep, RuntimeDep, actor_for_token
+from api.streaming import OVERFLOW, Outbox, Subscription, cancel, pump, send_with_deadline
+from domain.directory.access import EventFilter, sees_event
+from domain.directory.access import Scope as Visibility
+from domain.shared.actor import Actor
+from domain.shared.errors import DomainError, InvalidFilterError
+
+router = APIRouter(tags=["events"])
+WRITE_TIMEOUT = 30.0
+
+
+def subscribe(
+    runtime: Runtime,
+    hub: EventHub,
+    actor: Actor,
+    key: str,
+    types: list[str] | None,
+    subject: str | None,
+    customer: str | None,
+    after: Any,
+) -> Subscription:
+    """Validate and authorize a filter and resume position (blocking: run off the loop)."""
+    wanted_events = EventFilter.parse(types, subject, customer)
+    scope = Visibility.of(actor)
+    wanted_events.authorize(scope, runtime.directory.owner_of)
+    head = max(hub.head, runtime.source.max_position())
+    position = _position(after, head)
+
+    def wanted(item: StreamItem) -> bool:
+        return sees_event(scope, item.subject, item.owner) and wanted_events.matches(
+            item.type, item.subject, item.owner
+        )
+
+    return Subscription(key, position, wanted, delivered=position)
+
+
+def _position(after: Any, head: int) -> int:
+    if after is None or after == "":
+        return head
+    if isinstance(after, bool) or not str(after).isdigit():
+        raise InvalidFilterError("a resume position must be a log position (an integer >= 0)")
+    position = int(after)
+    if position > head:
+        raise InvalidFilterError(f"position {position} is beyond the log's head ({head})")
+    return position
+
+
+def _split(types: list[str] | None) -> list[str] | None:
+    if not types:
+        return None
+    return [t for raw in types for t in raw.split(",") if t]
+
+
+# -- Server-Sent Events ---------------------------------------------------------------
+class EventStreamResponse(Response):
+    """text/event-stream of one subscription; ends with a `disconnect` event if too slow."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, hub: EventHub, subscription: Subscription, buffer: int) -> None:
+        super().__init__(media_type=self.media_type)
+        self.hub = hub
+        self.subscription = subscription
+        self.buffer = buffer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream; charset=utf-8"),
+                    (b"cache-control", b"no-cache"),
+                    (b"x-accel-buffering", b"no"),
+                ],
+            }
+        )
+        outbox = Outbox(self.buffer)
+        producer = asyncio.create_task(pump(self.hub, self.subscription, outbox, _sse_frame))
+        gone = asyncio.create_task(_disconnected(receive))
+        try:
+            await self._deliver(outbox, gone, send)
+        finally:
+            await cancel([producer, gone])
+
+    async def _deliver(self, outbox: Outbox, gone: asyncio.Task[None], send: Send) -> None:
+        def body(data: bytes, more: bool = True) -> Any:
+            return lambda: send({"type": "http.response.body", "body": data, "more_body": more})
+
+        while True:
+            taking = asyncio.create_task(outbox.take())
+            await asyncio.wait({taking, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if gone.done():
+                taking.cancel()
+                return
+            frame = taking.result()
+            if frame is OVERFLOW:
+                reason = {"reason": "slow_consumer", "resume_after": self.subscription.delivered}
+                data = f"event: disconnect\ndata: {json.dumps(reason)}\n\n".encode()
+                await send_with_deadline(body(data, more=False), WRITE_TIMEOUT)
+                return
+            position, data = frame
+            if not await send_with_deadline(body(data), WRITE_TIMEOUT):
+                return
+            if position is not None:
+                self.subscription.delivered = position
+
+
+def _sse_frame(_: Subscription, item: StreamItem | None) -> tuple[int | None, bytes]:
+    if item is None:
+        return None, b": keepalive\n\n"
+    return item.position, f"id: {item.position}\nevent: {item.type}\ndata: {item.json}\n\n".encode()
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+@router.get("/v1/events/stream", response_class=EventStreamResponse)
+async def stream_events(
+    request: Request,
+    runtime: RuntimeDep,
+    actor: ActorDep,
+    types: Annotated[
+        list[str] | None, Query(description="Event types (repeat or comma-separate)")
+    ] = None,
+    subject: Annotated[str | None, Query(description="Only this aggregate's events")] = None,
+    customer: Annotated[str | None, Query(description="Only this customer's events")] = None,
+    after: Annotated[str | None, Query(description="Resume after this log position")] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> Response:
+    """Follow events live as SSE; each event's id is its log position, for Last-Event-ID."""
+    hub: EventHub = request.app.state.hub
+    subscription = await run_in_threadpool(
+        subscribe,
+        runtime,
+        hub,
+        actor,
+        "sse",
+        _split(types),
+        subject,
+        customer,
+        last_event_id if last_event_id is not None else after,
+    )
+    return EventStreamResponse(hub, subscription, runtime.settings.stream_buffer)
+
+
+# -- WebSocket --------------------------------------------------------------------------
+@router.websocket("/v1/ws")
+async def events_websocket(websocket: WebSocket, token: str | None = None) -> None:
+    """Subscribe/unsubscribe with filters, resume from a position, ping/pong; JSON frames."""
+    runtime: Runtime = websocket.app.state.runtime
+    hub: EventHub = websocket.app.state.hub
+    bearer = websocket.headers.get("authorization", "")
+    try:
+        actor = await actor_for_token(
+            runtime, websocket.app.state.tokens, token or bearer.removeprefix("Bearer ").strip()
+        )
+    except DomainError as error:
+        await websocket.close(code=4401, reason=error.detail[:120])
+        return
+    await websocket.accept()
+    session = _Session(websocket, runtime, hub, actor)
+    await session.run()
+
+
+class _Session:
+    def __init__(self, ws: WebSocket, runtime: Runtime, hub: EventHub, actor: Actor) -> None:
+        self.ws = ws
+        self.runtime = runtime
+        self.hub = hub
+        self.actor = actor
+        self.outbox = Outbox(runtime.settings.stream_buffer)
+        self.subscriptions: dict[str, Subscription] = {}
+
+    async def run(self) -> None:
+        sender = asyncio.create_task(self._send_loop())
+        receiver = asyncio.create_task(self._receive_loop())
+        await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        tasks = [sender, receiver, *(s.task for s in self.subscriptions.values() if s.task)]
+        await cancel(tasks)
+
+    async def _send_loop(self) -> None:
+        while True:
+            frame = await self.outbox.take()
+            if frame is OVERFLOW:
+                resume = {k: s.delivered for k, s in self.subscriptions.items()}
+                message = {"type": "disconnect", "reason": "slow_consumer", "resume": resume}
+                await send_with_deadline(lambda m=message: self.ws.send_json(m), WRITE_TIMEOUT)
+                await self.ws.close(code=4008, reason="slow consumer: resume from your positions")
+                return
+            subscription, position, text = frame
+            if not await send_with_deadline(lambda t=text: self.ws.send_text(t), WRITE_TIMEOUT):
+                return
+            if subscription is not None and position is not None:
+                subscription.delivered = position
+
+    async def _receive_loop(self) -> None:
+        while True:
+            try:
+                raw = await self.ws.receive_text()
+            except (WebSocketDisconnect, RuntimeError):
+                return
+            await self._handle(raw)
+
+    def _reply(self, message: dict[str, Any]) -> None:
+        self.outbox.offer((None, None, json.dumps(message)))
+
+    async def _handle(self, raw: str) -> None:
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            self._reply({"type": "error", "code": "malformed_json", "detail": "not JSON"})
+            return
+        if not isinstance(message, dict):
+            self._reply({"type": "error", "code": "malformed_message", "detail": "not an object"})
+            return
+        kind = message.get("type")
+        if kind == "ping":
+            self._reply({"type": "pong", "id": message.get("id")})
+        elif kind == "subscribe":
+            await self._subscribe(message)
+        elif kind == "unsubscribe":
+            self._unsubscribe(message)
+        else:
+            self._reply({"type": "error", "code": "unknown_message", "detail": f"type {kind!r}"})
+
+    async def _subscribe(self, message: dict[str, Any]) -> None:
+        key = message.get("id")
+        if not isinstance(key, str) or not 0 < len(key) <= 64:
+            self._reply({"type": "error", "code": "invalid_filter", "detail": "id: 1-64 chars"})
+            return
+        if key in self.subscriptions:
+            self._reply({"type": "error", "code": "duplicate_subscription", "id": key})
+            return
+        flt = message.get("filter") or {}
+        try:
+            if not isinstance(flt, dict):
+                raise InvalidFilterError("filter must be an object")
+            types = flt.get("types")
+            if types is not None and not (
+                isinstance(types, list) and all(isinstance(t, str) for t in types)
+            ):
+                raise InvalidFilterError("types must be a list of event type names")
+            subscription = await run_in_threadpool(
+                subscribe,
+                self.runtime,
+                self.hub,
+                self.actor,
+                key,
+                types,
+                flt.get("subject"),
+                flt.get("customer"),
+                message.get("after"),
+            )
+        except DomainError as error:
+            self._reply({"type": "error", "code": error.code, "detail": error.detail, "id": key})
+            return
+        self.subscriptions[key] = subscription
+        self._reply({"type": "subscribed", "id": key, "after": subscription.after})
+        subscription.task = asyncio.create_task(
+            pump(self.hub, subscription, self.outbox, _ws_frame)
+        )
+
+    def _unsubscribe(self, message: dict[str, Any]) -> None:
+        subscription = self.subscriptions.pop(str(message.get("id")), None)
+        if subscription is None:
+            self._reply({"type": "error", "code": "unknown_subscription", "id": message.get("id")})
+            return
+        if subscription.task:
+            subscription.task.cancel()
+        self._reply({"type": "unsubscribed", "id": subscription.key})
+
+
+def _ws_frame(sub: Subscription, item: StreamItem | None) -> tuple[Any, int | None, str]:
+    if item is None:
+        return None, None, '{"type":"heartbeat"}'
+    text = f'{{"type":"event","subscription":{json.dumps(sub.key)},"event":{item.json}}}'
+    return sub, item.position, text

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     stream_buffer: int = Field(
         1000, gt=0, description="Frames buffered per stream client before it is disconnected"
     )
+    stream_patience_seconds: float = Field(
+        10.0, gt=0, description="How long a full stream buffer may wait for a slow client"
+    )
     webhooks_allow_private_networks: bool = Field(
         False, description="Allow webhook URLs on loopback/private networks (tests, local dev)"
     )

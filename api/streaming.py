@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,30 +27,48 @@ class Subscription:
 
 
 class Outbox:
-    """Frames waiting for one slow-or-fast client; overflowing it ends the connection.
+    """Frames waiting for one client, at most `size` from subscriptions.
 
-    Subscriptions feed it without ever waiting, so a reader that falls behind by more than
-    `size` frames is told to resume from its last position instead of holding memory or
-    slowing the hub.
+    A subscription that finds the outbox full waits up to `patience` seconds for the client
+    to read; a client that stays that far behind is told to resume from its last position
+    and disconnected, so it holds no unbounded memory and never slows the hub or others.
+    Replies (pong, errors) are never refused.
     """
 
-    def __init__(self, size: int) -> None:
-        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=size + 1)
+    def __init__(self, size: int, patience: float) -> None:
+        self._frames: deque[Any] = deque()
         self._size = size
+        self._patience = patience
+        self._changed = asyncio.Condition()
         self.overflowed = False
 
-    def offer(self, frame: Any) -> bool:
-        if self.overflowed:
-            return False
-        if self._queue.qsize() >= self._size:
-            self.overflowed = True
-            self._queue.put_nowait(OVERFLOW)
-            return False
-        self._queue.put_nowait(frame)
-        return True
+    async def put(self, frame: Any) -> bool:
+        async with self._changed:
+            try:
+                await asyncio.wait_for(
+                    self._changed.wait_for(lambda: len(self._frames) < self._size),
+                    self._patience,
+                )
+            except TimeoutError:
+                self.overflowed = True
+                self._changed.notify_all()
+                return False
+            self._frames.append(frame)
+            self._changed.notify_all()
+            return True
+
+    async def reply(self, frame: Any) -> None:
+        async with self._changed:
+            self._frames.append(frame)
+            self._changed.notify_all()
 
     async def take(self) -> Any:
-        return await self._queue.get()
+        """The next frame; OVERFLOW once the client fell too far behind and all is sent."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: bool(self._frames) or self.overflowed)
+            frame = self._frames.popleft() if self._frames else OVERFLOW
+            self._changed.notify_all()
+            return frame
 
 
 async def pump(
@@ -60,7 +79,7 @@ async def pump(
 ) -> None:
     """Move a subscription's events into the outbox until it overflows or is cancelled."""
     async for item in hub.follow(subscription.after, subscription.wanted):
-        if not outbox.offer(frame(subscription, item)):
+        if outbox.overflowed or not await outbox.put(frame(subscription, item)):
             return
 
 

@@ -56,7 +56,11 @@ def serve(
         login = settings.admin_login or "admin"
         console.print(f"admin login: [bold]{login}[/]  password: [bold]{password}[/] (shown once)")
     try:
-        uvicorn.run(create_app(settings, rt), host=host, port=port, log_level="info")
+        # The "websockets" implementation waits for the socket to drain; the default sans-I/O
+        # one buffers without bound, which would hide a slow WebSocket client from us.
+        uvicorn.run(
+            create_app(settings, rt), host=host, port=port, log_level="info", ws="websockets"
+        )
     finally:
         rt.close()
 

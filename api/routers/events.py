@@ -72,11 +72,14 @@ class EventStreamResponse(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, hub: EventHub, subscription: Subscription, buffer: int) -> None:
+    def __init__(
+        self, hub: EventHub, subscription: Subscription, buffer: int, patience: float
+    ) -> None:
         super().__init__(media_type=self.media_type)
         self.hub = hub
         self.subscription = subscription
         self.buffer = buffer
+        self.patience = patience
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send(
@@ -90,7 +93,7 @@ class EventStreamResponse(Response):
                 ],
             }
         )
-        outbox = Outbox(self.buffer)
+        outbox = Outbox(self.buffer, self.patience)
         producer = asyncio.create_task(pump(self.hub, self.subscription, outbox, _sse_frame))
         gone = asyncio.create_task(_disconnected(receive))
         try:
@@ -158,7 +161,10 @@ async def stream_events(
         customer,
         last_event_id if last_event_id is not None else after,
     )
-    return EventStreamResponse(hub, subscription, runtime.settings.stream_buffer)
+    settings = runtime.settings
+    return EventStreamResponse(
+        hub, subscription, settings.stream_buffer, settings.stream_patience_seconds
+    )
 
 
 # -- WebSocket --------------------------------------------------------------------------
@@ -186,7 +192,8 @@ class _Session:
         self.runtime = runtime
         self.hub = hub
         self.actor = actor
-        self.outbox = Outbox(runtime.settings.stream_buffer)
+        settings = runtime.settings
+        self.outbox = Outbox(settings.stream_buffer, settings.stream_patience_seconds)
         self.subscriptions: dict[str, Subscription] = {}
 
     async def run(self) -> None:
@@ -219,35 +226,41 @@ class _Session:
                 return
             await self._handle(raw)
 
-    def _reply(self, message: dict[str, Any]) -> None:
-        self.outbox.offer((None, None, json.dumps(message)))
+    async def _reply(self, message: dict[str, Any]) -> None:
+        await self.outbox.reply((None, None, json.dumps(message)))
 
     async def _handle(self, raw: str) -> None:
         try:
             message = json.loads(raw)
         except ValueError:
-            self._reply({"type": "error", "code": "malformed_json", "detail": "not JSON"})
+            await self._reply({"type": "error", "code": "malformed_json", "detail": "not JSON"})
             return
         if not isinstance(message, dict):
-            self._reply({"type": "error", "code": "malformed_message", "detail": "not an object"})
+            await self._reply(
+                {"type": "error", "code": "malformed_message", "detail": "not an object"}
+            )
             return
         kind = message.get("type")
         if kind == "ping":
-            self._reply({"type": "pong", "id": message.get("id")})
+            await self._reply({"type": "pong", "id": message.get("id")})
         elif kind == "subscribe":
             await self._subscribe(message)
         elif kind == "unsubscribe":
-            self._unsubscribe(message)
+            await self._unsubscribe(message)
         else:
-            self._reply({"type": "error", "code": "unknown_message", "detail": f"type {kind!r}"})
+            await self._reply(
+                {"type": "error", "code": "unknown_message", "detail": f"type {kind!r}"}
+            )
 
     async def _subscribe(self, message: dict[str, Any]) -> None:
         key = message.get("id")
         if not isinstance(key, str) or not 0 < len(key) <= 64:
-            self._reply({"type": "error", "code": "invalid_filter", "detail": "id: 1-64 chars"})
+            await self._reply(
+                {"type": "error", "code": "invalid_filter", "detail": "id: 1-64 chars"}
+            )
             return
         if key in self.subscriptions:
-            self._reply({"type": "error", "code": "duplicate_subscription", "id": key})
+            await self._reply({"type": "error", "code": "duplicate_subscription", "id": key})
             return
         flt = message.get("filter") or {}
         try:
@@ -270,22 +283,26 @@ class _Session:
                 message.get("after"),
             )
         except DomainError as error:
-            self._reply({"type": "error", "code": error.code, "detail": error.detail, "id": key})
+            await self._reply(
+                {"type": "error", "code": error.code, "detail": error.detail, "id": key}
+            )
             return
         self.subscriptions[key] = subscription
-        self._reply({"type": "subscribed", "id": key, "after": subscription.after})
+        await self._reply({"type": "subscribed", "id": key, "after": subscription.after})
         subscription.task = asyncio.create_task(
             pump(self.hub, subscription, self.outbox, _ws_frame)
         )
 
-    def _unsubscribe(self, message: dict[str, Any]) -> None:
+    async def _unsubscribe(self, message: dict[str, Any]) -> None:
         subscription = self.subscriptions.pop(str(message.get("id")), None)
         if subscription is None:
-            self._reply({"type": "error", "code": "unknown_subscription", "id": message.get("id")})
+            await self._reply(
+                {"type": "error", "code": "unknown_subscription", "id": message.get("id")}
+            )
             return
         if subscription.task:
             subscription.task.cancel()
-        self._reply({"type": "unsubscribed", "id": subscription.key})
+        await self._reply({"type": "unsubscribed", "id": subscription.key})
 
 
 def _ws_frame(sub: Subscription, item: StreamItem | None) -> tuple[Any, int | None, str]:

@@ -134,7 +134,7 @@ def event_data(event: Any) -> dict[str, Any]:
     data = {}
     for name, value in vars(event).items():
         if name == "changes":
-            value = {k: [redact(k, before), redact(k, after)] for k, (before, after) in value.items()}
+            value = {k: [redact(k, old), redact(k, new)] for k, (old, new) in value.items()}
         if name not in _ENVELOPE_FIELDS:
             data[name] = plain(redact(name, value))
     return data

@@ -18,7 +18,7 @@ def _aggregates(root: type[SwitchlogAggregate]) -> list[type[SwitchlogAggregate]
 @cache
 def event_classes() -> dict[str, tuple[type[SwitchlogAggregate.Event], type[SwitchlogAggregate]]]:
     """`Customer.Created` -> (its event class, the aggregate class it belongs to)."""
-    import domain.directory.aggregates  # noqa: F401  (register every context's aggregates)
+    import domain.directory.aggregates
     import domain.webhooks.aggregates  # noqa: F401
 
     registry: dict[str, tuple[type[SwitchlogAggregate.Event], type[SwitchlogAggregate]]] = {}

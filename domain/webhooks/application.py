@@ -74,4 +74,3 @@ class WebhookService(SwitchlogApplication):
             endpoint = self.load(endpoint_id, WebhookEndpoint)
             endpoint.disable(reason)
             self.save(endpoint)
-

@@ -15,12 +15,16 @@ from adapters.locks import single_active_lock
 from adapters.settings import Settings
 from adapters.sql import open_database
 from adapters.store import NotificationLogSource, store_env
+from adapters.webhook_delivery import WebhookDeliverer
 from domain.directory.application import LOGIN, DirectoryService
 from domain.shared.actor import Actor, CommandContext
 from domain.shared.errors import ConflictError, DuplicateError
+from domain.webhooks.application import WebhookService
 from projections.audit import AuditProjection, AuditQueries
+from projections.base import Projection
 from projections.directory import DirectoryProjection, DirectoryQueries
 from projections.runner import ProjectionRunner
+from projections.webhooks import WebhookProjection
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +35,13 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.directory = DirectoryService(env=store_env(settings.store_url))
+        self.webhooks = WebhookService(env=store_env(settings.store_url))
         self.db = open_database(settings.effective_read_model_url)
         self.source = NotificationLogSource(self.directory)
         self.runner = ProjectionRunner(
             self.source,
             self.db,
-            [DirectoryProjection(), AuditProjection()],
+            _projections(),
             batch_size=settings.projection_batch_size,
         )
         self.runner.setup()
@@ -101,7 +106,7 @@ class Runtime:
     ) -> dict[str, int]:
         """Project the events of [since, until) into a scratch database; rows per table."""
         scratch = open_database(into_url)
-        projections = [DirectoryProjection(), AuditProjection()]
+        projections = _projections()[:2]  # a scratch copy must never enqueue webhooks
         try:
             with scratch.transaction() as tx:
                 for projection in projections:
@@ -131,6 +136,19 @@ class Runtime:
         while batch := self.source.read(position, 2000):
             position = batch[-1].position
             yield [e for e in batch if since <= e.event.timestamp < until]
+
+    def deliverer(self) -> WebhookDeliverer:
+        s = self.settings
+        return WebhookDeliverer(
+            self.db,
+            self.webhooks,
+            s.webhook_retry_schedule,
+            s.webhook_timeout_seconds,
+            s.webhooks_allow_private_networks,
+        )
+
+    def start_webhooks(self) -> None:
+        self._start("webhooks", self.deliverer().run)
 
     def settle(self, timeout: float = 5.0) -> bool:
         """Wait until read models include every event appended so far (read-your-writes)."""
@@ -173,3 +191,8 @@ class Runtime:
             self.store_db.close()
         self.db.close()
         self.directory.close()
+        self.webhooks.close()
+
+
+def _projections() -> list[Projection]:
+    return [DirectoryProjection(), AuditProjection(), WebhookProjection()]

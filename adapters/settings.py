@@ -63,6 +63,7 @@ class Settings(BaseSettings):
         description="Seconds before each retry (Standard Webhooks schedule); then dead-lettered",
     )
     webhook_timeout_seconds: float = Field(10.0, gt=0)
+    webhooks_in_process: bool = Field(True, description="`serve` delivers webhooks itself")
 
     @field_validator("jwt_secret")
     @classmethod

@@ -13,7 +13,16 @@ from adapters.event_hub import EventHub
 from adapters.runtime import Runtime
 from adapters.settings import Settings
 from api import problems
-from api.routers import accounts, audit, auth, customers, events, health, resellers
+from api.routers import (
+    accounts,
+    audit,
+    auth,
+    customers,
+    events,
+    health,
+    resellers,
+    webhooks,
+)
 from api.security import TokenService
 
 
@@ -49,6 +58,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     problems.install(app)
     app.add_middleware(problems.BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for router in (auth, resellers, customers, accounts, audit, events, health):
+    for router in (auth, resellers, customers, accounts, audit, events, webhooks, health):
         app.include_router(router.router)
     return app

@@ -25,6 +25,8 @@ app = typer.Typer(
 )
 projections_app = typer.Typer(help="Inspect and rebuild read models", no_args_is_help=True)
 app.add_typer(projections_app, name="projections")
+webhooks_app = typer.Typer(help="Webhook deliveries: run, inspect, redeliver", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
 console = Console()
 
 
@@ -47,6 +49,8 @@ def serve(
     settings = Settings()
     rt = Runtime(settings)
     password = rt.bootstrap_admin()
+    if settings.webhooks_in_process:
+        rt.start_webhooks()
     if settings.kafka_bootstrap and settings.relay_in_process:
         rt.start_relay()
         console.print(f"relay: publishing to {settings.kafka_bootstrap} {settings.kafka_topic}")
@@ -236,6 +240,62 @@ def replay(
         table.add_row(name, str(rows))
     console.print(table)
     console.print(f"scratch read model: {target}")
+
+
+@webhooks_app.command("deliver")
+def webhooks_deliver() -> None:
+    """Deliver the webhook outbox as its own process, until stopped."""
+    logging.basicConfig(level=logging.INFO)
+    rt = runtime()
+    deliverer = rt.deliverer()
+    try:
+        deliverer.run(_until_signalled())
+    finally:
+        deliverer.close()
+        rt.close()
+
+
+@webhooks_app.command("failed")
+def webhooks_failed(
+    endpoint: Annotated[str | None, typer.Option(help="Only this endpoint id")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Dead-lettered deliveries: retries ran out."""
+    rt = runtime()
+    try:
+        rt.runner.catch_up(["webhooks"])
+        rows = rt.deliverer().deliveries("failed", endpoint)
+    finally:
+        rt.close()
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps({k: v for k, v in row.items() if k != "payload"}))
+        return
+    table = Table("endpoint", "message", "type", "attempts", "last status", "last error")
+    for row in rows:
+        table.add_row(
+            row["endpoint_id"],
+            row["message_id"],
+            row["event_type"],
+            str(row["attempts"]),
+            str(row["last_status"]),
+            (row["last_error"] or "")[:60],
+        )
+    console.print(table)
+
+
+@webhooks_app.command("redeliver")
+def webhooks_redeliver(
+    endpoint: Annotated[str | None, typer.Option(help="Only this endpoint id")] = None,
+    message: Annotated[str | None, typer.Option(help="Only this webhook-id")] = None,
+) -> None:
+    """Queue dead-lettered deliveries again, with a fresh retry schedule."""
+    rt = runtime()
+    try:
+        count = rt.deliverer().redeliver(endpoint, message)
+    finally:
+        rt.close()
+    console.print(f"{count} deliveries queued again")
 
 
 @app.command()

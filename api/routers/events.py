@@ -135,7 +135,11 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
-@router.get("/v1/events/stream", response_class=EventStreamResponse)
+@router.get(
+    "/v1/events/stream",
+    response_class=Response,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
+)
 async def stream_events(
     request: Request,
     runtime: RuntimeDep,

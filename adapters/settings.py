@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     relay_batch_size: int = Field(2000, gt=0)
 
     stream_buffer: int = Field(
-        1000, gt=0, description="Frames buffered per stream client before it is disconnected"
+        100, gt=0, description="Frames (of up to 50 events) buffered per stream client"
     )
     stream_patience_seconds: float = Field(
         10.0, gt=0, description="How long a full stream buffer may wait for a slow client"

@@ -53,12 +53,20 @@ def run(
     postgres_url: str | None,
     skip_postgres: bool,
     console: Console,
+    kafka: bool = False,
+    store_figures: bool = True,
 ) -> None:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as scratch:
-        stores = {"sqlite": lambda name: f"sqlite:///{scratch}/{name}.db"}
-        if not skip_postgres:
+        stores: dict[str, Callable[[str], str]] = {}
+        if store_figures:
+            stores["sqlite"] = lambda name: f"sqlite:///{scratch}/{name}.db"
+        if store_figures and not skip_postgres:
             stores["postgresql"] = _postgres_factory(postgres_url, Path(scratch))
+        if kafka:
+            from bench.kafka import run_kafka
+
+            rows += run_kafka(events, Path(scratch), console)
         for store, url_for in stores.items():
             console.print(f"[bold]{store}[/]: append and catch-up over {events} events")
             rows += _append_and_catch_up(store, url_for, events, Path(scratch))

@@ -306,6 +306,10 @@ def bench(
         str | None, typer.Option(help="PostgreSQL URL; an embedded server is started if unset")
     ] = None,
     skip_postgres: Annotated[bool, typer.Option(help="Only measure SQLite")] = False,
+    kafka: Annotated[
+        bool, typer.Option(help="Also relay, Kafka-fed projections, WS latency")
+    ] = False,
+    only_kafka: Annotated[bool, typer.Option(help="Only the Kafka and streaming figures")] = False,
 ) -> None:
     """Measure append, catch-up and audit query speed beside raw driver baselines."""
     from bench.run import run
@@ -316,6 +320,8 @@ def bench(
         postgres_url=postgres_url,
         skip_postgres=skip_postgres,
         console=console,
+        kafka=kafka or only_kafka,
+        store_figures=not only_kafka,
     )
 
 

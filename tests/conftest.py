@@ -78,7 +78,7 @@ JWT_SECRET = secrets.token_urlsafe(48)
 @pytest.fixture
 def kafka_broker() -> Iterator[object]:
     """A fresh, empty Kafka-protocol broker for one test."""
-    from tests.broker import TansuBroker
+    from adapters.tansu import TansuBroker
 
     broker = TansuBroker()
     try:

@@ -124,10 +124,11 @@ class EventStreamResponse(Response):
                 self.subscription.delivered = position
 
 
-def _sse_frame(_: Subscription, item: StreamItem | None) -> tuple[int | None, bytes]:
-    if item is None:
+def _sse_frame(_: Subscription, batch: list[StreamItem] | None) -> tuple[int | None, bytes]:
+    if batch is None:
         return None, b": keepalive\n\n"
-    return item.position, f"id: {item.position}\nevent: {item.type}\ndata: {item.json}\n\n".encode()
+    text = "".join(f"id: {i.position}\nevent: {i.type}\ndata: {i.json}\n\n" for i in batch)
+    return batch[-1].position, text.encode()
 
 
 async def _disconnected(receive: Receive) -> None:
@@ -309,8 +310,14 @@ class _Session:
         await self._reply({"type": "unsubscribed", "id": subscription.key})
 
 
-def _ws_frame(sub: Subscription, item: StreamItem | None) -> tuple[Any, int | None, str]:
-    if item is None:
+def _ws_frame(sub: Subscription, batch: list[StreamItem] | None) -> tuple[Any, int | None, str]:
+    """One event as an `event` frame; several ready at once as one `events` frame."""
+    if batch is None:
         return None, None, '{"type":"heartbeat"}'
-    text = f'{{"type":"event","subscription":{json.dumps(sub.key)},"event":{item.json}}}'
-    return sub, item.position, text
+    key = json.dumps(sub.key)
+    if len(batch) == 1:
+        text = f'{{"type":"event","subscription":{key},"event":{batch[0].json}}}'
+    else:
+        events = ",".join(item.json for item in batch)
+        text = f'{{"type":"events","subscription":{key},"events":[{events}]}}'
+    return sub, batch[-1].position, text

@@ -13,8 +13,8 @@ import pytest
 
 from adapters.runtime import Runtime
 from adapters.settings import Settings
+from adapters.tansu import TansuBroker
 from domain.shared.actor import Actor, CommandContext
-from tests.broker import TansuBroker
 from tests.conftest import eventually, fresh_postgres_database
 from tests.e2e.processes import base_env, switchlog_bin
 from tests.integration.test_kafka_relay import consume_all

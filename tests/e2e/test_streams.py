@@ -28,7 +28,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
     env = {
         **base_env(),
         **ADMIN,
-        "SWITCHLOG_STREAM_BUFFER": "25",
+        "SWITCHLOG_STREAM_BUFFER": "5",
         "SWITCHLOG_STREAM_PATIENCE_SECONDS": "1",
     }
     running = Server(env, tmp_path)
@@ -63,13 +63,22 @@ def _ws(server: Server, bearer: str, **options: Any) -> ClientConnection:
 
 
 def _frames(ws: ClientConnection, kind: str, count: int, timeout: float = 15) -> list[Any]:
+    """The next `count` frames of a kind; `events` batches count as one `event` each."""
     found: list[Any] = []
     deadline = time.monotonic() + timeout
     while len(found) < count:
         frame = json.loads(ws.recv(timeout=max(deadline - time.monotonic(), 0.01)))
-        if frame["type"] == kind:
-            found.append(frame)
+        found += [f for f in _unbatched(frame) if f["type"] == kind]
     return found
+
+
+def _unbatched(frame: dict[str, Any]) -> list[dict[str, Any]]:
+    if frame["type"] != "events":
+        return [frame]
+    return [
+        {"type": "event", "subscription": frame["subscription"], "event": event}
+        for event in frame["events"]
+    ]
 
 
 def test_sse_delivers_envelopes_and_resumes_from_last_event_id(
@@ -245,9 +254,10 @@ def test_slow_websocket_client_is_cut_off_and_resumes_without_loss(
     assert fast_seconds < 30
 
     received, close_code = slow.read_all()
-    assert close_code == 4008
+    assert close_code == 4008, (close_code, [f["type"] for f in received[-3:]], len(received))
     assert received[-1]["type"] == "disconnect" and received[-1]["reason"] == "slow_consumer"
-    events = [f["event"]["sequence"] for f in received if f["type"] == "event"]
+    frames = [f for frame in received for f in _unbatched(frame)]
+    events = [f["event"]["sequence"] for f in frames if f["type"] == "event"]
     assert len(events) < total
     resume_from = events[-1]
     with _ws(server, admin_token) as again:

@@ -13,8 +13,8 @@ import pytest
 from kafka import KafkaProducer
 
 from adapters.runtime import Runtime
+from adapters.tansu import TansuBroker
 from domain.shared.actor import Actor, CommandContext
-from tests.broker import TansuBroker
 from tests.conftest import eventually, fresh_postgres_database
 from tests.integration.conftest import make_settings
 

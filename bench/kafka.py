@@ -1,0 +1,246 @@
+"""Kafka and streaming benchmarks: relay vs raw produce, Kafka-fed projections, WS latency."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from kafka import KafkaProducer
+from rich.console import Console
+
+from adapters.envelope import encode, to_envelope
+from adapters.runtime import Runtime
+from adapters.settings import Settings
+from adapters.tansu import free_port
+from bench.run import Row, _customers
+from domain.shared.actor import Actor, CommandContext
+
+CTX = CommandContext(Actor.system("bench"))
+EVENT_TIME = re.compile(r'"source":"urn:switchlog","type":"[^"]+","time":"([^"]+)"')
+
+
+def run_kafka(events: int, scratch: Path, console: Console) -> list[Row]:
+    from adapters.tansu import TansuBroker
+
+    broker = TansuBroker()
+    try:
+        rows = _relay_and_consume(events, scratch, broker, console)
+    finally:
+        broker.stop()
+    console.print("append -> WebSocket latency (1k events/s)")
+    rows += _websocket_latency(scratch, console)
+    return rows
+
+
+def _relay_and_consume(events: int, scratch: Path, broker: Any, console: Console) -> list[Row]:
+    settings = Settings(
+        store_url=f"sqlite:///{scratch}/kafka-bench.db",
+        var_dir=scratch / "var",
+        kafka_bootstrap=broker.bootstrap,
+        projections_in_process=False,
+    )
+    rt = Runtime(settings)
+    try:
+        customers = _customers(events // 10, 9)
+        for chunk in range(0, len(customers), 100):
+            rt.directory.save(*customers[chunk : chunk + 100])
+        head = rt.source.max_position()
+        console.print(f"relay: publishing {head} events")
+        relay = rt.relay()
+        relay.verify_topic()
+        started = time.perf_counter()
+        relay.catch_up()
+        relayed = head / (time.perf_counter() - started)
+
+        batch = rt.source.read(0, head)
+        payloads = [
+            (str(e.event.originator_id).encode(), encode(to_envelope(e.position, e.event)))
+            for e in batch
+        ]
+        producer = KafkaProducer(
+            bootstrap_servers=broker.bootstrap,
+            acks="all",
+            linger_ms=5,
+            batch_size=256 * 1024,
+            max_in_flight_requests_per_connection=1,
+            enable_idempotence=False,
+        )
+        started = time.perf_counter()
+        for key, value in payloads:
+            producer.send("raw-baseline", key=key, value=value)
+        producer.flush()
+        raw = len(payloads) / (time.perf_counter() - started)
+        producer.close()
+        rows = [
+            Row(
+                "kafka",
+                "relay store -> Kafka",
+                relayed,
+                "events/s",
+                raw,
+                "raw kafka-python produce",
+            )
+        ]
+
+        consumer_settings = settings.model_copy(
+            update={"read_model_url": f"sqlite:///{scratch}/kafka-read-models.db"}
+        )
+        consumers = Runtime(consumer_settings)
+        projector = consumers.kafka_projector()
+        audited = sum(1 for e in batch if getattr(e.event, "audited", False))
+        stop = threading.Event()
+        started = time.perf_counter()
+        worker = threading.Thread(target=projector.run, args=(stop,))
+        worker.start()
+        while _count(consumers, "audit_log") < audited:
+            time.sleep(0.05)
+        consumed = head / (time.perf_counter() - started)
+        stop.set()
+        worker.join()
+        consumers.close()
+        rows.append(Row("kafka", "Kafka-fed projections (all 3)", consumed, "events/s"))
+        return rows
+    finally:
+        rt.close()
+
+
+def _count(rt: Runtime, table: str) -> int:
+    with rt.db.transaction(readonly=True) as tx:
+        row = tx.fetchone(f"SELECT COUNT(*) AS n FROM {table}")
+    return int(row["n"]) if row else 0
+
+
+def _websocket_latency(scratch: Path, console: Console) -> list[Row]:
+    directory = scratch / "ws"
+    directory.mkdir()
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SWITCHLOG_")},
+        "SWITCHLOG_ADMIN_LOGIN": "root",
+        "SWITCHLOG_ADMIN_PASSWORD": "root-pass-1",
+    }
+    binary = str(Path(sys.executable).with_name("switchlog"))
+    server = subprocess.Popen(
+        [binary, "serve", "--port", str(port)],
+        env=env,
+        cwd=directory,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    rows = []
+    try:
+        bearer = _token(port)
+        writer = Runtime(
+            Settings(store_url=f"sqlite:///{directory}/var/switchlog.db", var_dir=directory / "var")
+        )
+        customer = writer.directory.create_customer(CTX, "latency", "EUR", "UTC")
+        for subscribers in (100, 300, 1000):
+            latencies, received = asyncio.run(
+                _measure(port, bearer, writer, customer, subscribers, seconds=5)
+            )
+            if not latencies:
+                break
+            cuts = statistics.quantiles(latencies, n=100)
+            console.print(
+                f"{subscribers} subscribers: p50 {cuts[49]:.1f} ms, p99 {cuts[98]:.1f} ms"
+            )
+            rows.append(Row("ws", f"append -> WS p50, {subscribers} subscribers", cuts[49], "ms"))
+            rows.append(Row("ws", f"append -> WS p99, {subscribers} subscribers", cuts[98], "ms"))
+            rows.append(
+                Row("ws", f"frames received, {subscribers} subscribers", received, "frames")
+            )
+            if cuts[98] > 50:
+                break
+        writer.close()
+    finally:
+        server.kill()
+        server.wait(10)
+    return rows
+
+
+def _token(port: int) -> str:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            response = httpx.post(
+                f"http://127.0.0.1:{port}/v1/auth/token",
+                data={"username": "root", "password": "root-pass-1"},
+            )
+            return str(response.json()["access_token"])
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+async def _measure(
+    port: int, bearer: str, writer: Runtime, customer: Any, subscribers: int, seconds: float
+) -> tuple[list[float], int]:
+    import websockets
+
+    latencies: list[float] = []
+    ready = 0
+    done = asyncio.Event()
+
+    async def subscriber() -> None:
+        nonlocal ready
+        async with websockets.connect(
+            f"ws://127.0.0.1:{port}/v1/ws?token={bearer}", max_queue=None
+        ) as ws:
+            await ws.send(
+                json.dumps(
+                    {"type": "subscribe", "id": "s", "filter": {"types": ["Customer.Updated"]}}
+                )
+            )
+            await ws.recv()
+            ready += 1
+            while not done.is_set():
+                try:
+                    frame = await asyncio.wait_for(ws.recv(), 1)
+                except TimeoutError:
+                    continue
+                # The client must not become the bottleneck: no JSON parsing, and each
+                # event's latency is taken from its own envelope time.
+                now = time.time()
+                for stamp in EVENT_TIME.findall(frame):
+                    latencies.append((now - datetime.fromisoformat(stamp).timestamp()) * 1000)
+
+    tasks = [asyncio.create_task(subscriber()) for _ in range(subscribers)]
+    while ready < subscribers:
+        await asyncio.sleep(0.05)
+    await asyncio.to_thread(_append_at_rate, writer, customer, 1000, seconds)
+    await asyncio.sleep(1)
+    done.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return latencies, len(latencies)
+
+
+def _append_at_rate(writer: Runtime, customer: Any, per_second: int, seconds: float) -> None:
+    """Customer.Updated events at `per_second`, committed every 10 ms (10 per commit at 1k/s)."""
+    from domain.directory.aggregates import Customer
+    from domain.shared.actor import acting_as
+
+    start = time.perf_counter()
+    sent = 0
+    zones = ("UTC", "Europe/Paris")
+    while time.perf_counter() - start < seconds:
+        due = int((time.perf_counter() - start) * per_second)
+        if due > sent:
+            with acting_as(CTX):
+                aggregate = writer.directory.load(customer, Customer)
+                for n in range(sent, due):
+                    aggregate.update(time_zone=zones[n % 2])
+            writer.directory.save(aggregate)
+            sent = due
+        time.sleep(0.01)

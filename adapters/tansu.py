@@ -38,7 +38,7 @@ class TansuBroker:
             "ADVERTISED_LISTENER_URL": listener,
             "STORAGE_ENGINE": "memory://tansu/",
         }
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: S603 (our own broker binary, fixed args)
             [self.binary, "broker"],
             env=env,
             stdout=subprocess.DEVNULL,

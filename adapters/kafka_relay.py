@@ -48,20 +48,6 @@ class Publisher(Protocol):
     """What the relay needs of a Kafka client (kafka-python here; confluent-kafka would do)."""
 
     def publish(self, messages: Sequence[tuple[bytes, bytes, int]], epoch: int) -> None: ...
-    def _connect(self) -> KafkaProducer:
-        return KafkaProducer(
-            bootstrap_servers=self.bootstrap,
-            acks="all",
-            linger_ms=5,
-            batch_size=256 * 1024,
-            max_in_flight_requests_per_connection=1,  # keeps per-key order across retries
-            # A producer id does not survive a broker that restarts empty; order and
-            # duplicates are handled by the line above and by idempotent consumers.
-            enable_idempotence=False,
-            retries=5,
-            request_timeout_ms=10_000,
-        )
-
     def ensure_topic(self) -> None: ...
     def topic_id(self) -> str | None: ...
     def close(self) -> None: ...

@@ -18,6 +18,7 @@ from rich.table import Table
 from adapters.runtime import Runtime
 from adapters.settings import Settings
 from domain.shared.actor import Realm
+from domain.shared.aggregate import as_utc
 from projections.audit import AuditFilter
 
 app = typer.Typer(
@@ -94,8 +95,8 @@ def audit(
                 actor=actor,
                 realm=realm.value if realm else None,
                 type=type,
-                since=_utc(since),
-                until=_utc(until),
+                since=as_utc(since),
+                until=as_utc(until),
                 after=after,
                 limit=limit,
                 newest_first=not oldest_first,
@@ -225,7 +226,7 @@ def replay(
     ] = None,
 ) -> None:
     """Replay a time window into a scratch read model, e.g. to examine one billing period."""
-    start, end = _utc(since), _utc(until)
+    start, end = as_utc(since), as_utc(until)
     assert start is not None and end is not None
     target = into or f"sqlite:///var/replay-{datetime.now(UTC):%Y%m%dT%H%M%S}.db"
     rt = runtime()
@@ -323,12 +324,6 @@ def bench(
         kafka=kafka or only_kafka,
         store_figures=not only_kafka,
     )
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 def _changes(changes: dict[str, Any]) -> str:

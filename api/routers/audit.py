@@ -11,17 +11,11 @@ from fastapi import APIRouter, Query
 from api.deps import RuntimeDep, ScopeDep
 from api.schemas import AuditItem, Page, SubjectState
 from domain.shared.actor import Realm
+from domain.shared.aggregate import as_utc
 from domain.shared.errors import NotFoundError
 from projections.audit import AuditFilter
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    """Times without an offset are taken as UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 @router.get("", response_model=Page[AuditItem])
@@ -45,8 +39,8 @@ def search_audit(
         actor=actor,
         realm=realm.value if realm else None,
         type=type,
-        since=_utc(since),
-        until=_utc(until),
+        since=as_utc(since),
+        until=as_utc(until),
         after=after,
         limit=limit,
         newest_first=order == "desc",
@@ -67,6 +61,6 @@ def subject_as_of(
     subject_id = runtime.audit.subject_id(subject)
     if subject_id is None:
         raise NotFoundError(f"no single subject is known as {subject!r}")
-    moment = _utc(as_of) or datetime.now(UTC)
+    moment = as_utc(as_of) or datetime.now(UTC)
     found = runtime.directory.state_as_of(UUID(subject_id), moment)
     return {"subject": subject_id, "as_of": moment, **found}

@@ -109,6 +109,13 @@ _ENVELOPE_FIELDS = frozenset(
 )
 
 
+def as_utc(moment: datetime | None) -> datetime | None:
+    """A time as given by a user: without an offset it is taken as UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
 def iso(moment: datetime) -> str:
     """One fixed ISO-8601 form for stored times, so text order is time order."""
     return moment.astimezone(UTC).isoformat(timespec="microseconds")

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote
+from uuid import uuid4
 
 import psycopg
 from psycopg.rows import dict_row
@@ -150,3 +151,13 @@ def open_database(url: str) -> SQLiteDatabase | PostgresDatabase:
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresDatabase(url)
     raise ValueError(f"unsupported database URL {url!r}")
+
+
+def create_postgres_database(server_url: str, prefix: str = "switchlog") -> str:
+    """A new, empty database on a PostgreSQL server; its URL (tests, benchmarks)."""
+    name = f"{prefix}_{uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    base, _, query = server_url.partition("?")
+    base = base.rsplit("/", 1)[0] + "/" + name
+    return f"{base}?{query}" if query else base

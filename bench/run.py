@@ -23,7 +23,7 @@ from rich.table import Table
 
 from adapters.runtime import Runtime
 from adapters.settings import Settings
-from adapters.sql import sqlite_path
+from adapters.sql import create_postgres_database, sqlite_path
 from domain.directory.aggregates import Customer
 from domain.shared.actor import Actor, CommandContext, Realm, acting_as
 from projections.audit import AuditFilter
@@ -87,12 +87,7 @@ def _postgres_factory(url: str | None, scratch: Path) -> Callable[[str], str]:
     server = url
 
     def fresh(name: str) -> str:
-        db = f"bench_{name}_{random.randrange(1 << 30)}"
-        with psycopg.connect(server, autocommit=True) as connection:
-            connection.execute(f"CREATE DATABASE {db}")
-        base, _, query = server.partition("?")
-        base = base.rsplit("/", 1)[0] + "/" + db
-        return f"{base}?{query}" if query else base
+        return create_postgres_database(server, f"bench_{name}")
 
     return fresh
 

@@ -6,10 +6,10 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from uuid import uuid4
 
-import psycopg
 import pytest
+
+from adapters.sql import create_postgres_database
 
 ADMIN_LOGIN = "root"
 ADMIN_PASSWORD = "root-password-1"
@@ -33,12 +33,7 @@ def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
 
 def fresh_postgres_database(server_url: str) -> str:
     """A new, empty database on the server, so every test starts from an empty log."""
-    name = f"t_{uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as connection:
-        connection.execute(f"CREATE DATABASE {name}")
-    base, _, query = server_url.partition("?")
-    base = base.rsplit("/", 1)[0] + "/" + name
-    return f"{base}?{query}" if query else base
+    return create_postgres_database(server_url, "t")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

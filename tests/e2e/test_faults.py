@@ -9,8 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from adapters.runtime import Runtime
 from adapters.settings import Settings
 from domain.directory.aggregates import Customer
@@ -20,13 +18,6 @@ from tests.conftest import fresh_postgres_database
 from tests.e2e.processes import base_env, run_cli, switchlog_bin
 
 CTX = CommandContext(Actor.system("test"))
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def e2e_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/switchlog.db"
-    return fresh_postgres_database(request.getfixturevalue("postgres_server_url"))
 
 
 def _positions(runtime: Runtime) -> tuple[int, ...]:
@@ -39,9 +30,9 @@ def _dump(runtime: Runtime) -> dict[str, object]:
 
 
 def test_projector_sigkilled_mid_batch_then_restarted_equals_rebuild(
-    e2e_store: str, tmp_path: Path
+    store_url: str, tmp_path: Path
 ) -> None:
-    settings = Settings(store_url=e2e_store, var_dir=tmp_path / "var")
+    settings = Settings(store_url=store_url, var_dir=tmp_path / "var")
     runtime = Runtime(settings)
     try:
         for i in range(600):
@@ -50,7 +41,7 @@ def test_projector_sigkilled_mid_batch_then_restarted_equals_rebuild(
         head = runtime.source.max_position()
         env = {
             **base_env(),
-            "SWITCHLOG_STORE_URL": e2e_store,
+            "SWITCHLOG_STORE_URL": store_url,
             "SWITCHLOG_VAR_DIR": str(tmp_path / "var"),
             "SWITCHLOG_PROJECTION_BATCH_SIZE": "150",
         }

@@ -9,24 +9,15 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 from adapters.runtime import Runtime
 from adapters.settings import Settings
 from adapters.tansu import TansuBroker
 from domain.shared.actor import Actor, CommandContext
-from tests.conftest import eventually, fresh_postgres_database
+from tests.conftest import eventually
 from tests.e2e.processes import base_env, switchlog_bin
 from tests.integration.test_kafka_relay import consume_all
 
 CTX = CommandContext(Actor.system("test"))
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def e2e_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/switchlog.db"
-    return fresh_postgres_database(request.getfixturevalue("postgres_server_url"))
 
 
 class RelayProcess:
@@ -79,11 +70,11 @@ def _sequences(broker: TansuBroker, at_least: int) -> list[int]:
 
 
 def test_second_relay_waits_then_takes_over_when_the_first_dies(
-    e2e_store: str, tmp_path: Path, kafka_broker: TansuBroker
+    store_url: str, tmp_path: Path, kafka_broker: TansuBroker
 ) -> None:
-    runtime = Runtime(Settings(store_url=e2e_store, var_dir=tmp_path / "var"))
+    runtime = Runtime(Settings(store_url=store_url, var_dir=tmp_path / "var"))
     _populate(runtime, 10, "a")
-    env = _env(e2e_store, tmp_path, kafka_broker)
+    env = _env(store_url, tmp_path, kafka_broker)
     first = RelayProcess(env, tmp_path, "first")
     second = None
     try:
@@ -109,16 +100,16 @@ def test_second_relay_waits_then_takes_over_when_the_first_dies(
 
 
 def test_relay_sigkilled_mid_batch_duplicates_nothing_downstream(
-    e2e_store: str, tmp_path: Path, kafka_broker: TansuBroker
+    store_url: str, tmp_path: Path, kafka_broker: TansuBroker
 ) -> None:
     store = Runtime(
         Settings(
-            store_url=e2e_store, var_dir=tmp_path / "var", kafka_bootstrap=kafka_broker.bootstrap
+            store_url=store_url, var_dir=tmp_path / "var", kafka_bootstrap=kafka_broker.bootstrap
         )
     )
     _populate(store, 400, "c")
     head = store.source.max_position()
-    env = _env(e2e_store, tmp_path, kafka_broker, SWITCHLOG_RELAY_BATCH_SIZE="50")
+    env = _env(store_url, tmp_path, kafka_broker, SWITCHLOG_RELAY_BATCH_SIZE="50")
     relay = store.relay()
     relay.setup()
     killed_at = []
@@ -138,7 +129,7 @@ def test_relay_sigkilled_mid_batch_duplicates_nothing_downstream(
 
     consumers = Runtime(
         Settings(
-            store_url=e2e_store,
+            store_url=store_url,
             var_dir=tmp_path / "var",
             read_model_url=f"sqlite:///{tmp_path}/kafka-read-models.db",
             kafka_bootstrap=kafka_broker.bootstrap,

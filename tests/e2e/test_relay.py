@@ -7,14 +7,16 @@ import signal
 import subprocess
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from adapters.runtime import Runtime
 from adapters.settings import Settings
+from adapters.sql import open_database
 from adapters.tansu import TansuBroker
 from domain.shared.actor import Actor, CommandContext
 from tests.conftest import eventually
-from tests.e2e.processes import base_env, switchlog_bin
+from tests.e2e.processes import base_env, run_cli, switchlog_bin
 from tests.integration.test_kafka_relay import consume_all
 
 CTX = CommandContext(Actor.system("test"))
@@ -152,5 +154,73 @@ def test_relay_sigkilled_mid_batch_duplicates_nothing_downstream(
     finally:
         stop.set()
         worker.join(30)
+        consumers.close()
+        store.close()
+
+
+def test_kafka_projection_processes_share_partitions_and_replay_a_window(
+    tmp_path: Path, kafka_broker: TansuBroker
+) -> None:
+    store_url = f"sqlite:///{tmp_path}/switchlog.db"
+    store = Runtime(
+        Settings(
+            store_url=store_url, var_dir=tmp_path / "var", kafka_bootstrap=kafka_broker.bootstrap
+        )
+    )
+    _populate(store, 20, "early")
+    since = datetime.now(UTC)
+    _populate(store, 10, "window")
+    until = datetime.now(UTC)
+    store.runner.catch_up()
+    read_models = f"sqlite:///{tmp_path}/kafka-read-models.db"
+    env = _env(store_url, tmp_path, kafka_broker, SWITCHLOG_READ_MODEL_URL=read_models)
+    relay = RelayProcess(env, tmp_path, "relay")
+    projectors = [
+        subprocess.Popen(
+            [switchlog_bin(), "project", "--source", "kafka"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(2)
+    ]
+    consumers = Runtime(Settings(store_url=store_url, read_model_url=read_models, var_dir=tmp_path))
+    try:
+
+        def converged() -> bool:
+            with (
+                consumers.db.transaction(readonly=True) as a,
+                store.db.transaction(readonly=True) as b,
+            ):
+                return all(p.dump(a) == p.dump(b) for p in store.runner.projections.values())
+
+        eventually(converged, timeout=60, interval=0.5)
+        out = run_cli(
+            [
+                "replay",
+                "--source",
+                "kafka",
+                "--since",
+                since.isoformat(),
+                "--until",
+                until.isoformat(),
+                "--into",
+                f"sqlite:///{tmp_path}/window.db",
+            ],
+            env,
+            tmp_path,
+        )
+        assert "customers" in out
+        window = open_database(f"sqlite:///{tmp_path}/window.db")
+        with window.transaction(readonly=True) as tx:
+            names = sorted(r["name"] for r in tx.fetchall("SELECT name FROM customers"))
+        window.close()
+        assert names == sorted(f"window{i}" for i in range(10))
+    finally:
+        for process in projectors:
+            process.terminate()
+            process.wait(15)
+        relay.stop()
         consumers.close()
         store.close()

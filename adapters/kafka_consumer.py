@@ -67,7 +67,7 @@ class KafkaProjector:
             for projection in self.projections:
                 projection.create(tx)
 
-    def stored_offsets(self, topic_id: str | None) -> dict[int, int]:
+    def stored_offsets(self, topic_id: str) -> dict[int, int]:
         """Next offsets stored for the topic as it is now (none for a topic created anew)."""
         with self.db.transaction(readonly=True) as tx:
             rows = tx.fetchall(
@@ -78,7 +78,7 @@ class KafkaProjector:
         return {
             int(r["kafka_partition"]): int(r["next_offset"])
             for r in rows
-            if topic_id is None or r["topic_id"] in (None, topic_id)
+            if r["topic_id"] in (None, topic_id)
         }
 
     def run(self, stop: threading.Event) -> None:
@@ -226,7 +226,10 @@ class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
         pass
 
     def on_partitions_assigned(self, assigned: Any) -> None:
-        stored = self.projector.stored_offsets(_topic_id(self.consumer, self.projector.topic))
+        # Stored offsets are trusted only for the topic they were taken from. When the
+        # topic's id is not known yet, read from the beginning: _claim skips what was applied.
+        current = _topic_id(self.consumer, self.projector.topic)
+        stored = self.projector.stored_offsets(current) if current else {}
         for partition in assigned:
             if partition.partition in stored:
                 self.consumer.seek(partition, stored[partition.partition])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import signal
 import threading
 from datetime import UTC, datetime
@@ -47,6 +48,8 @@ def serve(
     from api.app import create_app
 
     logging.basicConfig(level=logging.INFO)
+    logging.getLogger("uvicorn.access").addFilter(_RedactTokens())
+    logging.getLogger("uvicorn.error").addFilter(_RedactTokens())
     settings = Settings()
     rt = Runtime(settings)
     password = rt.bootstrap_admin()
@@ -68,6 +71,18 @@ def serve(
         )
     finally:
         rt.close()
+
+
+class _RedactTokens(logging.Filter):
+    """WebSocket clients may pass their JWT as ?token=...: keep it out of the logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args and isinstance(record.args, tuple):
+            record.args = tuple(
+                re.sub(r"token=[^&\s\"]+", "token=***", a) if isinstance(a, str) else a
+                for a in record.args
+            )
+        return True
 
 
 @app.command()

@@ -194,6 +194,8 @@ def test_websocket_subscribe_ping_errors_unsubscribe_and_resume(
         )
         missed = _frames(ws, "event", 1)[0]
         assert missed["event"]["data"]["name"] == "While away"
+    assert "/v1/ws?token=***" in server.output()
+    assert admin_token not in server.output()  # tokens in URLs stay out of the logs
 
 
 def test_websocket_rejects_a_bad_token(server: Server) -> None:

@@ -136,8 +136,9 @@ class KafkaProjector:
                     except PoisonMessageError as error:
                         self._park(tx, message, str(error))
             events.sort(key=lambda e: e.position)
-            for projection in self.projections:
-                projection.apply_batch(tx, events)
+            with tx.pipeline():
+                for projection in self.projections:
+                    projection.apply_batch(tx, events)
         return rewind
 
     def _claim(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote
@@ -23,6 +23,7 @@ Row = dict[str, Any]
 
 
 class Transaction(Protocol):
+    def pipeline(self) -> Any: ...
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int: ...
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
@@ -39,6 +40,9 @@ class Database(Protocol):
 class _SQLiteTransaction:
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._c = connection
+
+    def pipeline(self) -> Any:
+        return nullcontext()  # an in-process database has no round trips to save
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self._c.execute(sql.replace("%s", "?"), params).rowcount
@@ -102,6 +106,10 @@ class SQLiteDatabase:
 class _PostgresTransaction:
     def __init__(self, connection: psycopg.Connection[Row]) -> None:
         self._c = connection
+
+    def pipeline(self) -> Any:
+        """Send statements without waiting for each answer (psycopg pipeline mode)."""
+        return self._c.pipeline()
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self._c.execute(sql, params).rowcount

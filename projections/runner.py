@@ -84,7 +84,8 @@ class ProjectionRunner:
             return 0
         try:
             with self.db.transaction() as tx:
-                projection.apply_batch(tx, batch)
+                with tx.pipeline():
+                    projection.apply_batch(tx, batch)
                 moved = tx.execute(
                     "UPDATE projection_positions SET position = %s, updated_at = %s"
                     " WHERE name = %s AND position = %s",

@@ -96,3 +96,47 @@ class StalledWebSocket:
                     frames.append(json.loads(frame.data))
                 elif frame.opcode is Opcode.CLOSE:
                     return frames, Close.parse(frame.data).code
+
+
+class StalledEventStream:
+    """An SSE client that stops reading, with a tiny receive buffer (h11 parses the reply)."""
+
+    def __init__(self, port: int, target: str, bearer: str) -> None:
+        import socket
+
+        import h11
+
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.connect(("127.0.0.1", port))
+        self.http = h11.Connection(our_role=h11.CLIENT)
+        request = h11.Request(
+            method="GET",
+            target=target,
+            headers=[("host", "127.0.0.1"), ("authorization", f"Bearer {bearer}")],
+        )
+        self.sock.sendall(self.http.send(request) + self.http.send(h11.EndOfMessage()))
+
+    def read_all(self, limit: int, timeout: float = 30) -> list[dict[str, Any]]:
+        """SSE events until the server ends the response, closes, goes quiet, or `limit`."""
+        import h11
+
+        self.sock.settimeout(timeout)
+        text = ""
+        while True:
+            try:
+                event = self.http.next_event()
+            except h11.RemoteProtocolError:  # the server closed mid-body: the stream is over
+                break
+            if event is h11.NEED_DATA:
+                try:
+                    self.http.receive_data(self.sock.recv(65536))
+                except TimeoutError:
+                    break
+            elif isinstance(event, h11.Data):
+                text += bytes(event.data).decode()
+                if ("\n" + text).count("\nid: ") >= limit:  # never cut off
+                    break
+            elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+                break
+        return list(_parse(iter(text.split("\n"))))

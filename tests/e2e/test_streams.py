@@ -18,7 +18,7 @@ from adapters.settings import Settings
 from domain.directory.aggregates import Customer
 from domain.shared.actor import Actor, CommandContext, Realm, acting_as
 from tests.e2e.processes import Server, base_env
-from tests.e2e.streams import StalledWebSocket, sse_events, token
+from tests.e2e.streams import StalledEventStream, StalledWebSocket, sse_events, token
 
 ADMIN = {"SWITCHLOG_ADMIN_LOGIN": "root", "SWITCHLOG_ADMIN_PASSWORD": "root-pass-1"}
 
@@ -268,3 +268,35 @@ def test_slow_websocket_client_is_cut_off_and_resumes_without_loss(
             f["event"]["sequence"] for f in _frames(again, "event", total - len(events), timeout=60)
         ]
     assert events + rest == fast_seen
+
+
+def test_slow_sse_client_is_cut_off_and_resumes_without_loss(
+    server: Server, admin_token: str, tmp_path: Path
+) -> None:
+    total = 12_000
+    start = int(httpx.get(f"{server.url}/healthz").json()["log_position"])
+    slow = StalledEventStream(
+        server.port, f"/v1/events/stream?types=Customer.Created&after={start}", admin_token
+    )
+    time.sleep(0.5)
+    _flood(tmp_path, total)
+    time.sleep(3)  # stay stalled well past the server's 1 s patience
+    received = slow.read_all(limit=total)
+    got = [int(e["id"]) for e in received if e["event"] == "Customer.Created"]
+    assert 0 < len(got) < total, "the stalled client was neither cut off nor sent anything"
+    assert got == sorted(set(got))
+    # The reason is best-effort: a socket that is full may not take even that last frame.
+    ends = [e for e in received if e["event"] == "disconnect"]
+    if ends:
+        assert ends[-1]["data"]["reason"] == "slow_consumer"
+        assert ends[-1]["data"]["resume_after"] == got[-1]
+    rest = sse_events(
+        server.url,
+        admin_token,
+        total - len(got),
+        timeout=60,
+        types="Customer.Created",
+        last_event_id=got[-1],
+    )
+    everything = got + [int(e["id"]) for e in rest]
+    assert len(everything) == total and everything == sorted(set(everything))

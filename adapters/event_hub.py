@@ -28,13 +28,18 @@ from domain.shared.aggregate import event_type
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StreamItem:
+    """One published event as the ring keeps it: serialized once, few objects to keep.
+
+    (The ring holds thousands of these; every container kept here is traversed by the
+    garbage collector's full passes, which then pause every stream.)
+    """
+
     position: int
     type: str
     subject: UUID
     owner: Ownership
-    envelope: dict[str, Any]
     json: str
 
 
@@ -103,15 +108,13 @@ class EventHub:
             event = logged.event
             if not getattr(event, "audited", False):
                 continue  # internal bookkeeping (name reservations) is not published
-            envelope = to_envelope(logged.position, event)
             items.append(
                 StreamItem(
                     position=logged.position,
                     type=event_type(event),
                     subject=event.originator_id,
                     owner=self._owner(event),
-                    envelope=envelope,
-                    json=_json(envelope),
+                    json=_json(to_envelope(logged.position, event)),
                 )
             )
         return (batch[-1].position if batch else after), items

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import multiprocessing
 import os
 import re
 import statistics
@@ -11,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +41,6 @@ def run_kafka(events: int, scratch: Path, console: Console) -> list[Row]:
         rows = _relay_and_consume(events, scratch, broker, console)
     finally:
         broker.stop()
-    console.print("append -> WebSocket latency (1k events/s)")
     rows += _websocket_latency(scratch, console)
     return rows
 
@@ -122,51 +124,70 @@ def _count(rt: Runtime, table: str) -> int:
 
 
 def _websocket_latency(scratch: Path, console: Console) -> list[Row]:
-    directory = scratch / "ws"
-    directory.mkdir()
+    """Append -> WebSocket latency, with the projections in the server and in their own process.
+
+    The writer is a process of its own, as an outside writer would be; the subscribers share
+    this one. Subscriber counts grow until p99 passes 50 ms.
+    """
+    rows = []
+    for label, in_process in (("projections in server", True), ("projections apart", False)):
+        console.print(f"append -> WebSocket latency (1k events/s), {label}")
+        directory = scratch / f"ws-{in_process}"
+        directory.mkdir()
+        with _latency_server(directory, in_process) as (port, customer):
+            bearer = _token(port)
+            for subscribers in (10, 100, 300, 1000):
+                latencies, received = asyncio.run(
+                    _measure(port, bearer, directory, customer, subscribers, seconds=5)
+                )
+                if not latencies:
+                    break
+                cuts = statistics.quantiles(latencies, n=100)
+                console.print(
+                    f"{subscribers} subscribers: p50 {cuts[49]:.1f} ms, p99 {cuts[98]:.1f} ms"
+                )
+                what = f"{subscribers} subscribers, {label}"
+                rows.append(Row("ws", f"append -> WS p50, {what}", cuts[49], "ms"))
+                rows.append(Row("ws", f"append -> WS p99, {what}", cuts[98], "ms"))
+                rows.append(Row("ws", f"events received, {what}", received, "events"))
+                if cuts[98] > 50 and subscribers >= 100:
+                    break
+    return rows
+
+
+@contextlib.contextmanager
+def _latency_server(directory: Path, projections_in_process: bool) -> Iterator[tuple[int, Any]]:
+    """`switchlog serve` (and `switchlog project` beside it, if asked) on a fresh store."""
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("SWITCHLOG_")},
         "SWITCHLOG_ADMIN_LOGIN": "root",
         "SWITCHLOG_ADMIN_PASSWORD": "root-pass-1",
+        "SWITCHLOG_PROJECTIONS_IN_PROCESS": str(projections_in_process).lower(),
     }
+    writer = _writer(directory)
+    customer = writer.directory.create_customer(CTX, "latency", "EUR", "UTC")
+    writer.close()
     binary = str(Path(sys.executable).with_name("switchlog"))
-    server = subprocess.Popen(
-        [binary, "serve", "--port", str(port)],
-        env=env,
-        cwd=directory,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    rows = []
-    try:
-        bearer = _token(port)
-        writer = Runtime(
-            Settings(store_url=f"sqlite:///{directory}/var/switchlog.db", var_dir=directory / "var")
+    commands = [[binary, "serve", "--port", str(port)]]
+    if not projections_in_process:
+        commands.append([binary, "project"])
+    processes = [
+        subprocess.Popen(
+            command,
+            env=env,
+            cwd=directory,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
-        customer = writer.directory.create_customer(CTX, "latency", "EUR", "UTC")
-        for subscribers in (100, 300, 1000):
-            latencies, received = asyncio.run(
-                _measure(port, bearer, writer, customer, subscribers, seconds=5)
-            )
-            if not latencies:
-                break
-            cuts = statistics.quantiles(latencies, n=100)
-            console.print(
-                f"{subscribers} subscribers: p50 {cuts[49]:.1f} ms, p99 {cuts[98]:.1f} ms"
-            )
-            rows.append(Row("ws", f"append -> WS p50, {subscribers} subscribers", cuts[49], "ms"))
-            rows.append(Row("ws", f"append -> WS p99, {subscribers} subscribers", cuts[98], "ms"))
-            rows.append(
-                Row("ws", f"frames received, {subscribers} subscribers", received, "frames")
-            )
-            if cuts[98] > 50:
-                break
-        writer.close()
+        for command in commands
+    ]
+    try:
+        yield port, customer
     finally:
-        server.kill()
-        server.wait(10)
-    return rows
+        for process in processes:
+            process.kill()
+            process.wait(10)
 
 
 def _token(port: int) -> str:
@@ -184,8 +205,14 @@ def _token(port: int) -> str:
             time.sleep(0.2)
 
 
+def _writer(directory: Path) -> Runtime:
+    return Runtime(
+        Settings(store_url=f"sqlite:///{directory}/var/switchlog.db", var_dir=directory / "var")
+    )
+
+
 async def _measure(
-    port: int, bearer: str, writer: Runtime, customer: Any, subscribers: int, seconds: float
+    port: int, bearer: str, directory: Path, customer: Any, subscribers: int, seconds: float
 ) -> tuple[list[float], int]:
     import websockets
 
@@ -219,18 +246,26 @@ async def _measure(
     tasks = [asyncio.create_task(subscriber()) for _ in range(subscribers)]
     while ready < subscribers:
         await asyncio.sleep(0.05)
-    await asyncio.to_thread(_append_at_rate, writer, customer, 1000, seconds)
+    # The writer is its own process, as a real one would be: in this one it would take the
+    # GIL from the subscribers being measured.
+    writer = multiprocessing.get_context("spawn").Process(
+        target=_append_at_rate, args=(directory, customer, 1000, seconds)
+    )
+    writer.start()
+    await asyncio.to_thread(writer.join)
     await asyncio.sleep(1)
     done.set()
     await asyncio.gather(*tasks, return_exceptions=True)
     return latencies, len(latencies)
 
 
-def _append_at_rate(writer: Runtime, customer: Any, per_second: int, seconds: float) -> None:
+def _append_at_rate(directory: Path, customer: Any, per_second: int, seconds: float) -> None:
     """Customer.Updated events at `per_second`, committed every 10 ms (10 per commit at 1k/s)."""
     from domain.directory.aggregates import Customer
     from domain.shared.actor import acting_as
 
+    writer = _writer(directory)
+    aggregate = writer.directory.load(customer, Customer)
     start = time.perf_counter()
     sent = 0
     zones = ("UTC", "Europe/Paris")
@@ -238,9 +273,9 @@ def _append_at_rate(writer: Runtime, customer: Any, per_second: int, seconds: fl
         due = int((time.perf_counter() - start) * per_second)
         if due > sent:
             with acting_as(CTX):
-                aggregate = writer.directory.load(customer, Customer)
                 for n in range(sent, due):
                     aggregate.update(time_zone=zones[n % 2])
             writer.directory.save(aggregate)
             sent = due
         time.sleep(0.01)
+    writer.close()

@@ -29,13 +29,14 @@ class PoisonMessageError(ValueError):
 
 def to_envelope(position: int, event: Any) -> dict[str, Any]:
     actor: Actor = event.actor
+    subject = str(event.originator_id)
     envelope: dict[str, Any] = {
         "specversion": "1.0",
-        "id": f"{event.originator_id}:{event.originator_version}",
+        "id": f"{subject}:{event.originator_version}",
         "source": SOURCE,
         "type": event_type(event),
         "time": iso(event.timestamp),
-        "subject": str(event.originator_id),
+        "subject": subject,
         "datacontenttype": "application/json",
         "data": event_data(event),
         "sequence": position,

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from adapters.kafka_consumer import KafkaProjector, read_window
-from adapters.kafka_relay import KafkaPythonPublisher, Relay
+from adapters.kafka_relay import PUBLISHERS, Relay
 from adapters.locks import single_active_lock
 from adapters.settings import Settings
 from adapters.sql import open_database
@@ -75,7 +75,7 @@ class Runtime:
             self._relay = Relay(
                 self.source,
                 self.store_db,
-                KafkaPythonPublisher(s.kafka_bootstrap, s.kafka_topic, s.kafka_partitions),
+                PUBLISHERS[s.relay_client](s.kafka_bootstrap, s.kafka_topic, s.kafka_partitions),
                 single_active_lock(s.store_url, "relay"),
                 s.kafka_topic,
                 s.relay_batch_size,

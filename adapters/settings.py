@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +49,9 @@ class Settings(BaseSettings):
         True, description="`serve` runs the relay in-process when Kafka is configured"
     )
     relay_batch_size: int = Field(2000, gt=0)
+    relay_client: Literal["confluent-kafka", "kafka-python"] = Field(
+        "confluent-kafka", description="Kafka client the relay publishes with"
+    )
 
     stream_buffer: int = Field(
         100, gt=0, description="Frames (of up to 50 events) buffered per stream client"

@@ -58,45 +58,32 @@ def _relay_and_consume(events: int, scratch: Path, broker: Any, console: Console
         for chunk in range(0, len(customers), 100):
             rt.directory.save(*customers[chunk : chunk + 100])
         head = rt.source.max_position()
-        console.print(f"relay: publishing {head} events")
-        relay = rt.relay()
-        relay.verify_topic()
-        started = time.perf_counter()
-        relay.catch_up()
-        relayed = head / (time.perf_counter() - started)
-
         batch = rt.source.read(0, head)
         payloads = [
             (str(e.event.originator_id).encode(), encode(to_envelope(e.position, e.event)))
             for e in batch
         ]
-        producer = KafkaProducer(
-            bootstrap_servers=broker.bootstrap,
-            acks="all",
-            linger_ms=5,
-            batch_size=256 * 1024,
-            max_in_flight_requests_per_connection=1,
-            enable_idempotence=False,
-        )
-        started = time.perf_counter()
-        for key, value in payloads:
-            producer.send("raw-baseline", key=key, value=value)
-        producer.flush()
-        raw = len(payloads) / (time.perf_counter() - started)
-        producer.close()
-        rows = [
-            Row(
-                "kafka",
-                "relay store -> Kafka",
-                relayed,
-                "events/s",
-                raw,
-                "raw kafka-python produce",
+        rows = []
+        for client in ("confluent-kafka", "kafka-python"):
+            console.print(f"relay ({client}): publishing {head} events")
+            relayed = _relay_rate(settings, client, head)
+            raw = RAW_PRODUCE[client](broker.bootstrap, f"raw-{client}", payloads)
+            rows.append(
+                Row(
+                    "kafka",
+                    f"relay store -> Kafka ({client})",
+                    relayed,
+                    "events/s",
+                    raw,
+                    f"raw {client} produce",
+                )
             )
-        ]
 
         consumer_settings = settings.model_copy(
-            update={"read_model_url": f"sqlite:///{scratch}/kafka-read-models.db"}
+            update={
+                "read_model_url": f"sqlite:///{scratch}/kafka-read-models.db",
+                "kafka_topic": "bench-confluent-kafka",
+            }
         )
         consumers = Runtime(consumer_settings)
         projector = consumers.kafka_projector()
@@ -115,6 +102,66 @@ def _relay_and_consume(events: int, scratch: Path, broker: Any, console: Console
         return rows
     finally:
         rt.close()
+
+
+def _relay_rate(settings: Settings, client: str, head: int) -> float:
+    """Events/s of a relay publishing the whole log to a topic of its own."""
+    rt = Runtime(
+        settings.model_copy(update={"kafka_topic": f"bench-{client}", "relay_client": client})
+    )
+    try:
+        relay = rt.relay()
+        relay.verify_topic()
+        started = time.perf_counter()
+        relay.catch_up()
+        return head / (time.perf_counter() - started)
+    finally:
+        rt.close()
+
+
+def _raw_kafka_python(bootstrap: str, topic: str, payloads: list[tuple[bytes, bytes]]) -> float:
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        linger_ms=5,
+        batch_size=256 * 1024,
+        max_in_flight_requests_per_connection=1,
+        enable_idempotence=False,
+    )
+    started = time.perf_counter()
+    for key, value in payloads:
+        producer.send(topic, key=key, value=value)
+    producer.flush()
+    rate = len(payloads) / (time.perf_counter() - started)
+    producer.close()
+    return rate
+
+
+def _raw_confluent(bootstrap: str, topic: str, payloads: list[tuple[bytes, bytes]]) -> float:
+    from confluent_kafka import Producer
+
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "acks": "all",
+            "linger.ms": 5,
+            "max.in.flight.requests.per.connection": 1,
+            "enable.idempotence": False,
+        }
+    )
+    started = time.perf_counter()
+    for key, value in payloads:
+        while True:
+            try:
+                producer.produce(topic, value=value, key=key)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    producer.flush(60)
+    return len(payloads) / (time.perf_counter() - started)
+
+
+RAW_PRODUCE = {"confluent-kafka": _raw_confluent, "kafka-python": _raw_kafka_python}
 
 
 def _count(rt: Runtime, table: str) -> int:

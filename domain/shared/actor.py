@@ -42,7 +42,7 @@ class Actor:
     def from_dict(cls, data: dict[str, Any]) -> Actor:
         return cls(
             id=data["id"],
-            realm=Realm(data["realm"]),
+            realm=_REALMS.get(data["realm"]) or Realm(data["realm"]),  # Realm() is slow
             role=data["role"],
             login=data.get("login"),
             individual_id=data.get("individual_id"),
@@ -52,6 +52,9 @@ class Actor:
     def system(cls, name: str, login: str | None = None) -> Actor:
         """An actor for work no person asked for (bootstrap, scheduler, operator CLI)."""
         return cls(id=f"system:{name}", realm=Realm.SYSTEM, role=name, login=login)
+
+
+_REALMS = {realm.value: realm for realm in Realm}
 
 
 @dataclass(frozen=True)

@@ -121,8 +121,13 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+_JSON_SCALARS = frozenset({str, int, float, bool})
+
+
 def plain(value: Any) -> Any:
     """A JSON-ready copy of an event value (UUIDs, times and decimals as strings)."""
+    if value is None or type(value) in _JSON_SCALARS:  # most values: the fast path
+        return value
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

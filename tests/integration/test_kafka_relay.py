@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from cloudevents.v1.kafka import KafkaMessage, from_structured
 from kafka import KafkaConsumer, TopicPartition
+from kafka.partitioner.default import murmur2
 
 from adapters.runtime import Runtime
 from adapters.settings import Settings
@@ -22,9 +23,13 @@ from tests.integration.conftest import make_settings
 CTX = CommandContext(Actor.system("test", login="ops"), correlation_id="corr-1")
 
 
-@pytest.fixture
-def kafka_settings(store_url: str, tmp_path: Path, kafka_broker: TansuBroker) -> Settings:
-    return make_settings(store_url, tmp_path, kafka_bootstrap=kafka_broker.bootstrap)
+@pytest.fixture(params=["confluent-kafka", "kafka-python"])
+def kafka_settings(
+    store_url: str, tmp_path: Path, kafka_broker: TansuBroker, request: pytest.FixtureRequest
+) -> Settings:
+    return make_settings(
+        store_url, tmp_path, kafka_bootstrap=kafka_broker.bootstrap, relay_client=request.param
+    )
 
 
 @pytest.fixture
@@ -82,6 +87,9 @@ def test_every_event_published_in_order_as_structured_cloudevents(kafka_runtime:
         assert event["actor"] == "system:test" and event["actorlogin"] == "ops"
         assert event["correlationid"] == "corr-1"
         versions[message.key.decode()].append(event["aggregateversion"])
+        # Java's partitioner, whichever client published: a key never changes partition.
+        partitions = kafka_runtime.settings.kafka_partitions
+        assert message.partition == (murmur2(message.key) & 0x7FFFFFFF) % partitions
     assert all(v == sorted(v) for v in versions.values())
     updated = next(json.loads(m.value) for m in messages if b"Customer.Updated" in m.value)
     assert updated["data"] == {"changes": {"time_zone": ["UTC", "Europe/Paris"]}}

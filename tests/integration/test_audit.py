@@ -97,6 +97,32 @@ def test_time_range_and_pagination_by_position(client: TestClient, admin: dict[s
     assert seen == sorted(seen)
 
 
+def test_a_time_window_pages_in_both_orders(client: TestClient, admin: dict[str, str]) -> None:
+    create(client, admin, "customers", name="Outside", currency="EUR", time_zone="UTC")
+    time.sleep(0.05)
+    start = datetime.now(UTC)
+    for i in range(7):
+        create(client, admin, "customers", name=f"Inside {i}", currency="EUR", time_zone="UTC")
+    end = datetime.now(UTC)
+    time.sleep(0.05)
+    create(client, admin, "customers", name="Later", currency="EUR", time_zone="UTC")
+
+    for order in ("asc", "desc"):
+        names: list[str] = []
+        after = None
+        while True:
+            window = {"since": start.isoformat(), "until": end.isoformat(), "limit": 3}
+            page = _audit(
+                client, admin, **window, order=order, **({"after": after} if after else {})
+            )
+            names += [r["changes"]["name"]["after"] for r in page["items"]]
+            after = page["next"]
+            if after is None:
+                break
+        inside = [f"Inside {i}" for i in range(7)]
+        assert names == (inside if order == "asc" else inside[::-1])
+
+
 def test_subject_state_as_of_a_past_time(client: TestClient, admin: dict[str, str]) -> None:
     customer = create(client, admin, "customers", name="Acme", currency="EUR", time_zone="UTC")
     time.sleep(0.05)

@@ -66,17 +66,27 @@ def run(
         if kafka:
             from bench.kafka import run_kafka
 
-            rows += run_kafka(events, Path(scratch), console)
+            rows += _shown(console, run_kafka(events, Path(scratch), console))
         for store, url_for in stores.items():
             console.print(f"[bold]{store}[/]: append and catch-up over {events} events")
-            rows += _append_and_catch_up(store, url_for, events, Path(scratch))
+            rows += _shown(console, _append_and_catch_up(store, url_for, events, Path(scratch)))
             console.print(f"[bold]{store}[/]: audit latency over {audit_events} events")
-            rows += _audit_latency(store, url_for("audit"), audit_events, Path(scratch))
+            rows += _shown(
+                console, _audit_latency(store, url_for("audit"), audit_events, Path(scratch))
+            )
     table = Table("store", "measure", "switchlog", "raw baseline", "ratio", title="switchlog bench")
     for r in rows:
         base = f"{r.baseline:,.0f} {r.unit} ({r.baseline_what})" if r.baseline else ""
         table.add_row(r.store, r.what, f"{r.figure:,.1f} {r.unit}", base, r.ratio)
     Console(width=max(console.width, 150)).print(table)
+
+
+def _shown(console: Console, rows: list[Row]) -> list[Row]:
+    """Print figures as they come, so a long run that is stopped still leaves them."""
+    for r in rows:
+        base = f" (raw {r.baseline:,.0f}, {r.ratio})" if r.baseline else ""
+        console.print(f"  {r.store}: {r.what}: {r.figure:,.1f} {r.unit}{base}")
+    return rows
 
 
 def _postgres_factory(url: str | None, scratch: Path) -> Callable[[str], str]:

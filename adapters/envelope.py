@@ -1,21 +1,31 @@
-"""The CloudEvents 1.0 envelope every consumer outside the store sees (Kafka, streams, hooks).
+"""CloudEvents 1.0: how events leave the store (Kafka, streams, webhooks).
 
-Structured content mode: the whole event is one JSON object. Extension attributes are
-lower-case alphanumerics and carry CloudEvents-typed values (strings and integers), so the
-actor is flattened into `actor`, `actorrealm`, `actorrole`, `actorlogin`, `actorindividual`.
+Kafka carries each event in the Kafka binding's *binary* content mode: the value is the
+event's stored bytes, untouched (the store's own JSON, secrets still encrypted), and the
+attributes travel as `ce_` headers. A consumer rebuilds the event with the store's own
+mapper, so what it gets equals what the store holds: same types, same values, old class
+versions upcast exactly as on a read from the store. Nothing is decoded and re-encoded
+on the way.
+
+Streams (SSE, WebSocket) and webhooks carry the *structured* mode: one JSON object, with
+the event's fields as plain JSON `data` and secrets shown as `***`. Extension attributes
+are lower-case alphanumerics, so the actor is flattened into `actor`, `actorrealm`,
+`actorrole`, `actorlogin`, `actorindividual`.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.persistence import Mapper, MapperDeserialisationError, Notification, StoredEvent
 from eventsourcing.utils import get_topic
 
+from adapters.secrets import SecretKeyError
 from adapters.store import LoggedEvent
-from domain.shared.actor import Actor, Realm
+from domain.shared.actor import Actor
 from domain.shared.aggregate import event_data, event_type, iso
 from domain.shared.registry import event_classes
 
@@ -59,42 +69,71 @@ def encode(envelope: dict[str, Any]) -> bytes:
     return json.dumps(envelope, separators=(",", ":")).encode()
 
 
-def from_message(value: bytes) -> LoggedEvent:
-    """Rebuild the domain event an envelope carries; PoisonMessageError when it cannot."""
+# -- Kafka: binary content mode ---------------------------------------------------------
+Headers = list[tuple[str, bytes]]
+STORED_CONTENT_TYPE = b"application/json"
+
+
+def to_kafka(notification: Notification, mapper: Mapper[UUID]) -> tuple[bytes, Headers, int]:
+    """The value (stored bytes), `ce_` headers and timestamp (ms) of one stored event."""
+    state = mapper.transcoder.decode(notification.state)
+    actor: Actor = state["actor"]
+    public_type = notification.topic.partition(":")[2]
+    subject = str(notification.originator_id)
+    attributes = {
+        "ce_specversion": "1.0",
+        "ce_id": f"{subject}:{notification.originator_version}",
+        "ce_source": SOURCE,
+        "ce_type": public_type,
+        "ce_time": iso(state["timestamp"]),
+        "ce_subject": subject,
+        "ce_sequence": str(notification.id),
+        "ce_aggregateversion": str(notification.originator_version),
+        "ce_eventversion": str(state.get("class_version", 1)),
+        "ce_actor": actor.id,
+        "ce_actorrealm": actor.realm.value,
+        "ce_actorrole": actor.role,
+        "ce_actorlogin": actor.login,
+        "ce_actorindividual": actor.individual_id,
+        "ce_correlationid": state.get("correlation_id"),
+        "ce_causationid": state.get("causation_id"),
+    }
+    headers = [("content-type", STORED_CONTENT_TYPE)]
+    headers += [(k, v.encode()) for k, v in attributes.items() if v is not None]
+    return notification.state, headers, int(state["timestamp"].timestamp() * 1000)
+
+
+def from_kafka(
+    value: bytes | None, headers: Sequence[tuple[str, bytes]] | None, mapper: Mapper[UUID]
+) -> LoggedEvent:
+    """The stored event a binary-mode message carries; PoisonMessageError when it is not one.
+
+    A key that cannot open the event's secrets is a configuration error, not a bad message:
+    SecretKeyError is raised so the consumer stops and says so instead of parking events.
+    """
+    attributes = {k: v for k, v in headers or () if k.startswith("ce_")}
     try:
-        envelope = json.loads(value)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise PoisonMessageError(f"not JSON: {error}") from None
-    if not isinstance(envelope, dict):
-        raise PoisonMessageError("not a JSON object")
-    try:
-        return from_envelope(envelope)
+        kind = attributes["ce_type"].decode()
+        registered = event_classes().get(kind)
+        if registered is None:
+            raise PoisonMessageError(f"unknown event type {kind!r}")
+        if value is None:
+            raise PoisonMessageError("no value")
+        stored = StoredEvent(
+            originator_id=UUID(attributes["ce_subject"].decode()),
+            originator_version=int(attributes["ce_aggregateversion"]),
+            topic=get_topic(registered[0]),
+            state=value,
+        )
+        position = int(attributes["ce_sequence"])
+        return LoggedEvent(position, mapper.to_domain_event(stored))
     except PoisonMessageError:
         raise
-    except (KeyError, TypeError, ValueError) as error:
-        raise PoisonMessageError(f"malformed envelope: {error!r}") from None
-
-
-def from_envelope(envelope: dict[str, Any]) -> LoggedEvent:
-    registered = event_classes().get(envelope.get("type", ""))
-    if registered is None:
-        raise PoisonMessageError(f"unknown event type {envelope.get('type')!r}")
-    event_class, aggregate = registered
-    fields = dict(envelope["data"])
-    fields.update(
-        originator_id=UUID(envelope["subject"]),
-        originator_version=int(envelope["aggregateversion"]),
-        timestamp=datetime.fromisoformat(envelope["time"]),
-        actor=Actor(
-            id=envelope["actor"],
-            realm=Realm(envelope["actorrealm"]),
-            role=envelope["actorrole"],
-            login=envelope.get("actorlogin"),
-            individual_id=envelope.get("actorindividual"),
-        ),
-        correlation_id=envelope["correlationid"],
-        causation_id=envelope.get("causationid"),
-    )
-    if "originator_topic" in event_class.__dataclass_fields__:  # type: ignore[attr-defined]
-        fields["originator_topic"] = get_topic(aggregate)
-    return LoggedEvent(int(envelope["sequence"]), event_class(**fields))
+    except KeyError as missing:
+        raise PoisonMessageError(f"not a switchlog event: no {missing} header") from None
+    except MapperDeserialisationError as error:
+        if isinstance(error.__cause__, SecretKeyError):
+            raise error.__cause__ from None
+        raise PoisonMessageError(f"undecodable event: {error}") from None
+    except (ValueError, TypeError, UnicodeDecodeError) as error:
+        raise PoisonMessageError(f"malformed event: {error!r}") from None

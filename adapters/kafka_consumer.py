@@ -14,11 +14,14 @@ import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
+from eventsourcing.persistence import Mapper
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 
-from adapters.envelope import PoisonMessageError, from_message
+from adapters.envelope import PoisonMessageError, from_kafka
 from adapters.kafka_relay import EPOCH_HEADER
+from adapters.observability import PROJECTION_LAG, FailureLog
 from adapters.sql import Database, Transaction
 from adapters.store import LoggedEvent
 from domain.shared.aggregate import iso
@@ -50,8 +53,10 @@ class KafkaProjector:
         group: str,
         db: Database,
         projections: Sequence[Projection],
+        mapper: Mapper[UUID],
         batch_size: int = 1000,
     ) -> None:
+        self.mapper = mapper
         self.bootstrap = bootstrap
         self.topic = topic
         self.group = group
@@ -59,6 +64,7 @@ class KafkaProjector:
         self.projections = list(projections)
         self.batch_size = batch_size
         self.topic_id: str | None = None
+        self.failures = FailureLog(log, "kafka-projections")
 
     def setup(self) -> None:
         with self.db.transaction() as tx:
@@ -110,15 +116,25 @@ class KafkaProjector:
                     continue
                 try:
                     rewind = self.apply(records)
-                except Exception:
-                    log.exception("kafka projection batch failed; re-reading it")
+                except Exception as error:
+                    self.failures.failed("a batch (re-reading it)", error)
                     listener.on_partitions_assigned(consumer.assignment())
                     stop.wait(1.0)
                     continue
                 for partition in rewind:
                     consumer.seek_to_beginning(partition)
+                self._observe_lag(consumer)
         finally:
             consumer.close()
+
+    def _observe_lag(self, consumer: KafkaConsumer) -> None:
+        behind = 0
+        for partition in consumer.assignment():
+            end = consumer.highwater(partition)
+            if end is not None:
+                behind += max(end - consumer.position(partition), 0)
+        for projection in self.projections:
+            PROJECTION_LAG.labels(projection.name).set(behind)
 
     def apply(self, records: dict[TopicPartition, list[Any]]) -> list[TopicPartition]:
         """Apply one poll's records; returns partitions to re-read from their beginning."""
@@ -132,7 +148,7 @@ class KafkaProjector:
                     continue
                 for message in fresh:
                     try:
-                        events.append(from_message(message.value))
+                        events.append(from_kafka(message.value, message.headers, self.mapper))
                     except PoisonMessageError as error:
                         self._park(tx, message, str(error))
             events.sort(key=lambda e: e.position)
@@ -239,7 +255,12 @@ class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 def read_window(
-    bootstrap: str, topic: str, since: datetime, until: datetime, batch: int = 2000
+    bootstrap: str,
+    topic: str,
+    mapper: Mapper[UUID],
+    since: datetime,
+    until: datetime,
+    batch: int = 2000,
 ) -> Iterator[list[LoggedEvent]]:
     """Yield batches of events whose time is in [since, until), from every partition.
 
@@ -269,7 +290,7 @@ def read_window(
             for partition, messages in records.items():
                 for message in messages:
                     try:
-                        item = from_message(message.value)
+                        item = from_kafka(message.value, message.headers, mapper)
                     except PoisonMessageError:
                         continue
                     if since <= item.event.timestamp < until:

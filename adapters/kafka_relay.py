@@ -21,8 +21,9 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from adapters.envelope import CONTENT_TYPE, encode, to_envelope
+from adapters.envelope import Headers, to_kafka
 from adapters.locks import SingleActiveLock
+from adapters.observability import RELAY_LAG, FailureLog
 from adapters.sql import Database
 from adapters.store import NotificationLogSource
 
@@ -44,10 +45,14 @@ class RelayState:
     epoch: int
 
 
+# key, value, headers, timestamp in ms
+Message = tuple[bytes, bytes, Headers, int]
+
+
 class Publisher(Protocol):
     """What the relay needs of a Kafka client (confluent-kafka or kafka-python)."""
 
-    def publish(self, messages: Sequence[tuple[bytes, bytes, int]], epoch: int) -> None: ...
+    def publish(self, messages: Sequence[Message], epoch: int) -> None: ...
     def ensure_topic(self) -> None: ...
     def topic_id(self) -> str | None: ...
     def close(self) -> None: ...
@@ -86,8 +91,8 @@ class TopicAdmin:
             self._admin.close()
 
 
-def _headers(epoch: int) -> list[tuple[str, bytes]]:
-    return [("content-type", CONTENT_TYPE.encode()), (EPOCH_HEADER, str(epoch).encode())]
+def _epoch_header(epoch: int) -> tuple[str, bytes]:
+    return (EPOCH_HEADER, str(epoch).encode())
 
 
 class KafkaPythonPublisher(TopicAdmin):
@@ -111,13 +116,17 @@ class KafkaPythonPublisher(TopicAdmin):
             request_timeout_ms=10_000,
         )
 
-    def publish(self, messages: Sequence[tuple[bytes, bytes, int]], epoch: int) -> None:
-        headers = _headers(epoch)
+    def publish(self, messages: Sequence[Message], epoch: int) -> None:
+        epoch_header = _epoch_header(epoch)
         futures = [
             self._producer.send(
-                self.topic, key=key, value=value, headers=headers, timestamp_ms=timestamp_ms
+                self.topic,
+                key=key,
+                value=value,
+                headers=[*headers, epoch_header],
+                timestamp_ms=timestamp_ms,
             )
-            for key, value, timestamp_ms in messages
+            for key, value, headers, timestamp_ms in messages
         ]
         try:
             self._producer.flush(timeout=30)
@@ -164,8 +173,8 @@ class ConfluentPublisher(TopicAdmin):
             logger=log,
         )
 
-    def publish(self, messages: Sequence[tuple[bytes, bytes, int]], epoch: int) -> None:
-        headers = _headers(epoch)
+    def publish(self, messages: Sequence[Message], epoch: int) -> None:
+        epoch_header = _epoch_header(epoch)
         failures: list[Any] = []
 
         def delivered(error: Any, _message: Any) -> None:
@@ -173,14 +182,14 @@ class ConfluentPublisher(TopicAdmin):
                 failures.append(error)
 
         produce = self._producer.produce
-        for key, value, timestamp_ms in messages:
+        for key, value, headers, timestamp_ms in messages:
             while True:
                 try:
                     produce(
                         self.topic,
                         value=value,
                         key=key,
-                        headers=headers,
+                        headers=[*headers, epoch_header],
                         timestamp=timestamp_ms,
                         on_delivery=delivered,
                     )
@@ -225,6 +234,7 @@ class Relay:
         self.batch_size = batch_size
         self.active = threading.Event()
         self._wake = threading.Event()
+        self.failures = FailureLog(log, "relay")
 
     def setup(self) -> None:
         with self.db.transaction() as tx:
@@ -259,25 +269,19 @@ class Relay:
     def step(self) -> int:
         """Publish the next batch; the number of events published."""
         state = self.state()
-        batch = self.source.read(state.position, self.batch_size)
+        batch = self.source.read_notifications(state.position, self.batch_size)
         if not batch:
             return 0
         self.publisher.publish(
-            [
-                (
-                    str(item.event.originator_id).encode(),
-                    encode(to_envelope(item.position, item.event)),
-                    int(item.event.timestamp.timestamp() * 1000),
-                )
-                for item in batch
-            ],
+            [(str(n.originator_id).encode(), *to_kafka(n, self.source.mapper)) for n in batch],
             state.epoch,
         )
         topic_id = self.publisher.topic_id()
         if topic_id != state.topic_id:
             self._restart_topic(state, topic_id)  # emptied before or while we published
         else:
-            self._save(RelayState(batch[-1].position, topic_id, state.epoch))
+            self._save(RelayState(batch[-1].id, topic_id, state.epoch))
+        RELAY_LAG.set(max(self.source.max_position() - batch[-1].id, 0))
         return len(batch)
 
     def verify_topic(self) -> None:
@@ -299,7 +303,7 @@ class Relay:
         return total
 
     def run(
-        self, stop: threading.Event, poll_seconds: float = 0.2, verify_every: float = 2.0
+        self, stop: threading.Event, poll_seconds: float = 0.05, verify_every: float = 2.0
     ) -> None:
         """Wait for the lock, then publish until stopped or the lock is lost."""
         while not stop.is_set():
@@ -310,8 +314,8 @@ class Relay:
             self.active.set()
             try:
                 self._publish_while_held(stop, poll_seconds, verify_every)
-            except Exception:
-                log.exception("relay failed; retrying")
+            except Exception as error:
+                self.failures.failed("publishing", error)
                 stop.wait(1.0)
             finally:
                 self.active.clear()
@@ -323,6 +327,7 @@ class Relay:
         while not stop.is_set() and self.lock.still_held():
             if self.step():
                 continue
+            RELAY_LAG.set(0)
             if time.monotonic() - verified > verify_every:
                 self.verify_topic()
                 verified = time.monotonic()

@@ -5,19 +5,26 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.persistence import Recording
 
 from adapters.kafka_consumer import KafkaProjector, read_window
 from adapters.kafka_relay import PUBLISHERS, Relay
 from adapters.locks import single_active_lock
+from adapters.observability import EVENTS_APPENDED, READ_YOUR_WRITES_TIMEOUTS
+from adapters.secrets import SecretAsCiphertext, SecretBox
 from adapters.settings import Settings
 from adapters.sql import open_database
 from adapters.store import NotificationLogSource, store_env
 from adapters.webhook_delivery import WebhookDeliverer
 from domain.directory.application import LOGIN, DirectoryService
 from domain.shared.actor import Actor, CommandContext
+from domain.shared.aggregate import event_type
 from domain.shared.errors import ConflictError, DuplicateError
 from domain.webhooks.application import WebhookService
 from projections.audit import AuditProjection, AuditQueries
@@ -27,6 +34,7 @@ from projections.runner import ProjectionRunner
 from projections.webhooks import WebhookProjection
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Runtime:
@@ -34,14 +42,20 @@ class Runtime:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.directory = DirectoryService(env=store_env(settings.store_url))
-        self.webhooks = WebhookService(env=store_env(settings.store_url))
+        self.secrets = SecretBox(settings.secrets_key_value())
+        self._relay: Relay | None = None
+        self.on_append: list[Callable[[], None]] = []
+        transcodings = [SecretAsCiphertext(self.secrets)]
+        self.directory = DirectoryService(store_env(settings.store_url), transcodings)
+        self.webhooks = WebhookService(store_env(settings.store_url), transcodings)
+        for service in (self.directory, self.webhooks):
+            service.on_saved.append(self._saved)
         self.db = open_database(settings.effective_read_model_url)
         self.source = NotificationLogSource(self.directory)
         self.runner = ProjectionRunner(
             self.source,
             self.db,
-            _projections(),
+            self._projections(),
             batch_size=settings.projection_batch_size,
         )
         self.runner.setup()
@@ -54,8 +68,6 @@ class Runtime:
         )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._relay: Relay | None = None
-        self.on_append: list[Callable[[], None]] = []
 
     def _start(self, name: str, target: Callable[[threading.Event], None]) -> None:
         thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
@@ -96,6 +108,7 @@ class Runtime:
             s.kafka_group,
             self.db,
             list(self.runner.projections.values()),
+            self.source.mapper,
             s.projection_batch_size,
         )
         projector.setup()
@@ -106,7 +119,7 @@ class Runtime:
     ) -> dict[str, int]:
         """Project the events of [since, until) into a scratch database; rows per table."""
         scratch = open_database(into_url)
-        projections = _projections()[:2]  # a scratch copy must never enqueue webhooks
+        projections = self._projections()[:2]  # a scratch copy must never enqueue webhooks
         try:
             with scratch.transaction() as tx:
                 for projection in projections:
@@ -130,7 +143,9 @@ class Runtime:
             s = self.settings
             if not s.kafka_bootstrap:
                 raise RuntimeError("SWITCHLOG_KAFKA_BOOTSTRAP is not set")
-            yield from read_window(s.kafka_bootstrap, s.kafka_topic, since, until)
+            yield from read_window(
+                s.kafka_bootstrap, s.kafka_topic, self.source.mapper, since, until
+            )
             return
         position = 0
         while batch := self.source.read(position, 2000):
@@ -142,6 +157,7 @@ class Runtime:
         return WebhookDeliverer(
             self.db,
             self.webhooks,
+            self.secrets,
             s.webhook_retry_schedule,
             s.webhook_timeout_seconds,
             s.webhooks_allow_private_networks,
@@ -150,14 +166,39 @@ class Runtime:
     def start_webhooks(self) -> None:
         self._start("webhooks", self.deliverer().run)
 
-    def settle(self, timeout: float = 5.0) -> bool:
-        """Wait until read models include every event appended so far (read-your-writes)."""
+    def read_your_writes(self, read_model: str, shown: Callable[[], T | None]) -> T | None:
+        """Wait, bounded, until `shown` finds a write in `read_model`; None if it never did.
+
+        Works whichever source feeds the read model (this process's runner, a `project`
+        process on the store, or Kafka): it asks the read model itself, not a position.
+        """
+        timeout = self.settings.read_your_writes_timeout_seconds
+        deadline = time.monotonic() + timeout
+        pause = 0.001
+        while (found := shown()) is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                READ_YOUR_WRITES_TIMEOUTS.labels(read_model).inc()
+                log.warning(
+                    "read-your-writes: the %s read model did not show a write within %.1f s;"
+                    " answering without it (is its projector running?)",
+                    read_model,
+                    timeout,
+                )
+                return None
+            self.runner.wait_advanced(min(pause, remaining))
+            pause = min(pause * 2, 0.05)
+        return found
+
+    def _saved(self, recordings: Sequence[Recording[UUID]]) -> None:
+        """After every append: count it, and wake whatever follows the log here."""
+        for recording in recordings:
+            EVENTS_APPENDED.labels(event_type(recording.domain_event)).inc()
         if self._relay is not None:
             self._relay.wake()
+        self.runner.wake()
         for listener in self.on_append:
             listener()
-        self.runner.wake()
-        return self.runner.wait_for(self.source.max_position(), timeout)
 
     def bootstrap_admin(self) -> str | None:
         """Create the first admin; returns a generated password to show once, if any."""
@@ -193,6 +234,5 @@ class Runtime:
         self.directory.close()
         self.webhooks.close()
 
-
-def _projections() -> list[Projection]:
-    return [DirectoryProjection(), AuditProjection(), WebhookProjection()]
+    def _projections(self) -> list[Projection]:
+        return [DirectoryProjection(), AuditProjection(), WebhookProjection(self.secrets)]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -29,6 +32,11 @@ class Settings(BaseSettings):
         None, description="HS256 key; generated once into VAR_DIR/jwt-secret when unset"
     )
     jwt_ttl_seconds: int = Field(3600, gt=0)
+    secrets_key: SecretStr | None = Field(
+        None,
+        description="Fernet key (urlsafe base64 of 32 bytes) encrypting secret fields in events;"
+        " generated once into VAR_DIR/secrets-key when unset",
+    )
     admin_login: str | None = None
     admin_password: SecretStr | None = None
     projections_in_process: bool = Field(
@@ -36,6 +44,17 @@ class Settings(BaseSettings):
     )
     projection_batch_size: int = Field(500, gt=0)
     max_body_bytes: int = Field(65536, gt=0)
+    read_your_writes_timeout_seconds: float = Field(
+        5.0, ge=0, description="How long a write's answer waits for the read model it shows"
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Prometheus /metrics port for processes other than serve (relay, project,"
+        " webhooks deliver); serve answers GET /metrics itself",
+    )
+    metrics_host: str = Field("127.0.0.1", description="Interface of that metrics port")
 
     kafka_bootstrap: str | None = Field(
         None, description="Kafka bootstrap servers (host:port,...); turns the relay on"
@@ -84,12 +103,26 @@ class Settings(BaseSettings):
         return self.read_model_url or self.store_url
 
     def jwt_key(self) -> str:
-        """The configured key, or one generated once and kept beside the SQLite file."""
+        """The configured key, or one generated once and kept in the var dir."""
         if self.jwt_secret is not None:
             return self.jwt_secret.get_secret_value()
-        path = self.var_dir / "jwt-secret"
+        return self._kept("jwt-secret", lambda: secrets.token_urlsafe(48))
+
+    def secrets_key_value(self) -> str:
+        """The Fernet key for secret fields: configured, or generated once into the var dir.
+
+        Every process that reads or writes the same store must hold the same key: set
+        SWITCHLOG_SECRETS_KEY when they do not share a var dir.
+        """
+        if self.secrets_key is not None:
+            return self.secrets_key.get_secret_value()
+        return self._kept("secrets-key", lambda: base64.urlsafe_b64encode(os.urandom(32)).decode())
+
+    def _kept(self, name: str, generate: Callable[[], str]) -> str:
+        path = self.var_dir / name
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as file:
+                file.write(generate())
         return path.read_text().strip()

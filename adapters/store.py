@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
+from uuid import UUID
 
 from eventsourcing.application import Application
+from eventsourcing.persistence import Notification
 
 from adapters.sql import sqlite_path
 
@@ -51,15 +53,21 @@ class LoggedEvent:
 class NotificationLogSource:
     """Reads the store's gap-free notification log, mapping rows back to domain events."""
 
-    def __init__(self, app: Application) -> None:
+    def __init__(self, app: Application[UUID]) -> None:
         self._recorder = app.recorder
-        self._mapper = app.mapper
+        self.mapper = app.mapper
 
     def read(self, after: int, limit: int) -> list[LoggedEvent]:
-        notifications = self._recorder.select_notifications(
+        to_domain_event = self.mapper.to_domain_event
+        return [
+            LoggedEvent(n.id, to_domain_event(n)) for n in self.read_notifications(after, limit)
+        ]
+
+    def read_notifications(self, after: int, limit: int) -> list[Notification]:
+        """Stored events after a position, as the store holds them (bytes untouched)."""
+        return self._recorder.select_notifications(
             start=after, limit=limit, inclusive_of_start=False
         )
-        return [LoggedEvent(n.id, self._mapper.to_domain_event(n)) for n in notifications]
 
     def max_position(self) -> int:
         return self._recorder.max_notification_id() or 0

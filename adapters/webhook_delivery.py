@@ -8,6 +8,7 @@ operator to inspect and redeliver. Every retry of one message carries the same w
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections import Counter
@@ -22,6 +23,8 @@ import httpx
 from standardwebhooks.webhooks import Webhook
 
 from adapters.net import check_public_target
+from adapters.observability import WEBHOOK_DELIVERIES, FailureLog, correlation
+from adapters.secrets import SecretBox
 from adapters.sql import Database, Row
 from domain.shared.actor import Actor, CommandContext
 from domain.shared.aggregate import iso
@@ -42,11 +45,23 @@ class Outcome:
         return self.status is not None and 200 <= self.status < 300
 
 
+class DeliveryFailedError(RuntimeError):
+    """A receiver did not take a delivery (its status or the transport error)."""
+
+
+def _correlation_of(payload: str) -> str:
+    try:
+        return str(json.loads(payload).get("correlationid", "-"))
+    except ValueError:
+        return "-"
+
+
 class WebhookDeliverer:
     def __init__(
         self,
         db: Database,
         webhooks: WebhookService,
+        secrets: SecretBox,
         schedule: Sequence[float],
         timeout: float,
         allow_private: bool,
@@ -54,12 +69,14 @@ class WebhookDeliverer:
     ) -> None:
         self.db = db
         self.webhooks = webhooks
+        self.secrets = secrets
         self.schedule = list(schedule)
         self.timeout = timeout
         self.allow_private = allow_private
         self.workers = workers
         self._http = httpx.Client(timeout=timeout, follow_redirects=False)
         self._context = CommandContext(Actor.system("webhooks"))
+        self.failures = FailureLog(log, "webhooks")
 
     def claim(self, limit: int = 100) -> list[Row]:
         """Lease the due deliveries (at most a few per endpoint)."""
@@ -94,7 +111,11 @@ class WebhookDeliverer:
         except DomainError as error:
             return Outcome(None, error.detail)
         sent_at = datetime.now(UTC)
-        signature = Webhook(row["secret"]).sign(row["message_id"], sent_at, row["payload"])
+        try:
+            secret = self.secrets.open(row["secret"])
+            signature = Webhook(secret).sign(row["message_id"], sent_at, row["payload"])
+        except Exception as error:  # a wrong key or a damaged secret: loud, and retried
+            return Outcome(None, f"cannot sign: {type(error).__name__}: {error}"[:500])
         headers = {
             "content-type": "application/cloudevents+json",
             "webhook-id": row["message_id"],
@@ -119,6 +140,7 @@ class WebhookDeliverer:
             status, next_at = "pending", now + timedelta(seconds=self.schedule[attempts - 1])
         else:
             status, next_at = "failed", now
+        self._observe(row, outcome, status)
         with self.db.transaction() as tx:
             tx.execute(
                 "UPDATE webhook_deliveries SET status = %s, attempts = %s, next_attempt_at = %s,"
@@ -140,6 +162,23 @@ class WebhookDeliverer:
                 self._context, UUID(row["endpoint_id"]), "the receiver answered 410 Gone"
             )
 
+    def _observe(self, row: Row, outcome: Outcome, status: str) -> None:
+        outcome_name = {"delivered": "delivered", "failed": "dead"}.get(status, "failed")
+        WEBHOOK_DELIVERIES.labels(outcome_name).inc()
+        if outcome.delivered:
+            return
+        token = correlation.set(_correlation_of(row["payload"]))
+        try:
+            cause = outcome.error or f"HTTP {outcome.status}"
+            what = f"delivery to endpoint {row['endpoint_id']} ({row['url']})"
+            if status == "failed":
+                log.error(
+                    "%s: %s gave up after %s attempts", what, row["message_id"], row["attempts"]
+                )
+            self.failures.failed(what, DeliveryFailedError(cause))
+        finally:
+            correlation.reset(token)
+
     def run_once(self) -> int:
         rows = self.claim()
         if not rows:
@@ -154,8 +193,8 @@ class WebhookDeliverer:
             try:
                 if self.run_once():
                     continue
-            except Exception:
-                log.exception("webhook delivery round failed; retrying")
+            except Exception as error:
+                self.failures.failed("a delivery round", error)
             stop.wait(poll_seconds)
 
     # -- operators -------------------------------------------------------------------

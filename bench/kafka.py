@@ -22,7 +22,7 @@ import httpx
 from kafka import KafkaProducer
 from rich.console import Console
 
-from adapters.envelope import encode, to_envelope
+from adapters.envelope import to_kafka
 from adapters.runtime import Runtime
 from adapters.settings import Settings
 from adapters.tansu import free_port
@@ -60,8 +60,8 @@ def _relay_and_consume(events: int, scratch: Path, broker: Any, console: Console
         head = rt.source.max_position()
         batch = rt.source.read(0, head)
         payloads = [
-            (str(e.event.originator_id).encode(), encode(to_envelope(e.position, e.event)))
-            for e in batch
+            (str(n.originator_id).encode(), to_kafka(n, rt.source.mapper)[0])
+            for n in rt.source.read_notifications(0, head)
         ]
         rows = []
         for client in ("confluent-kafka", "kafka-python"):

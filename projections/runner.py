@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from adapters.observability import PROJECTION_LAG, FailureLog
 from adapters.sql import Database, Transaction
 from projections.base import EventSource, Projection
 
@@ -53,6 +54,7 @@ class ProjectionRunner:
         self.batch_size = batch_size
         self._wake = threading.Event()
         self._advanced = threading.Condition()
+        self.failures = FailureLog(log, "projections")
 
     def setup(self) -> None:
         with self.db.transaction() as tx:
@@ -96,6 +98,10 @@ class ProjectionRunner:
         except PositionMovedError:
             log.info("projection %s advanced elsewhere; batch discarded", projection.name)
             return 0
+        behind = (
+            self.source.max_position() - batch[-1].position if len(batch) == self.batch_size else 0
+        )
+        PROJECTION_LAG.labels(projection.name).set(max(behind, 0))
         with self._advanced:
             self._advanced.notify_all()
         return len(batch)
@@ -132,11 +138,16 @@ class ProjectionRunner:
         while not stop.is_set():
             try:
                 self.catch_up()
-            except Exception:
-                log.exception("projection batch failed; retrying")
+            except Exception as error:
+                self.failures.failed("a projection batch", error)
                 stop.wait(1.0)
             self._wake.wait(poll_seconds)
             self._wake.clear()
+
+    def wait_advanced(self, timeout: float) -> None:
+        """Block until a batch commits here, or `timeout` passes."""
+        with self._advanced:
+            self._advanced.wait(timeout)
 
     def wait_for(self, position: int, timeout: float = 5.0) -> bool:
         """Block until every projection has reached `position` (read-your-writes)."""

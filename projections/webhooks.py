@@ -17,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from adapters.envelope import to_envelope
+from adapters.secrets import SecretBox
 from adapters.sql import Transaction
 from domain.directory.access import EventFilter, Ownership, Scope, sees_event
 from domain.directory.aggregates import Account, Customer, Reseller
@@ -27,6 +28,8 @@ from projections.base import LoggedEventLike, Projection
 
 
 class WebhookProjection(Projection):
+    """Endpoints (their signing secrets sealed, as in the log) and the delivery outbox."""
+
     name = "webhooks"
     tables = ("webhook_endpoints", "webhook_deliveries", "webhook_owners")
     schema = (
@@ -44,6 +47,9 @@ class WebhookProjection(Projection):
         "CREATE TABLE IF NOT EXISTS webhook_owners (subject_id TEXT PRIMARY KEY,"
         " customer_id TEXT, reseller_id TEXT)",
     )
+
+    def __init__(self, secrets: SecretBox) -> None:
+        self.secrets = secrets
 
     def drop(self, tx: Transaction) -> None:
         """Deliveries are kept: a rebuild must not send anything a second time."""
@@ -85,7 +91,7 @@ class WebhookProjection(Projection):
                 plain(event.customer_id),
                 event.owner_id,
                 event.owner_realm,
-                event.secret,
+                self.secrets.seal(event.secret.value),
                 event.originator_version,
                 iso(event.timestamp),
             ),

@@ -59,8 +59,8 @@ def update_account(
 ) -> dict[str, Any]:
     """Change some of an account's fields; `If-Match` makes it conditional."""
     fields = body.model_dump(exclude_unset=True)
-    runtime.directory.update_account(ctx, account_id, expected, **fields)
-    return fresh_row(runtime, TABLE, scope, account_id, response)
+    version = runtime.directory.update_account(ctx, account_id, expected, **fields)
+    return fresh_row(runtime, TABLE, scope, account_id, response, version)
 
 
 @router.post("/{account_id}/close", response_model=AccountPublic)
@@ -73,5 +73,5 @@ def close_account(
     response: Response,
 ) -> dict[str, Any]:
     """Close an account; its token stops working."""
-    runtime.directory.close_account(ctx, account_id, expected)
-    return fresh_row(runtime, TABLE, scope, account_id, response)
+    version = runtime.directory.close_account(ctx, account_id, expected)
+    return fresh_row(runtime, TABLE, scope, account_id, response, version)

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import Query, Response
+from fastapi.responses import JSONResponse
 
 from adapters.runtime import Runtime
 from domain.directory.access import Scope
@@ -28,11 +29,33 @@ def visible_row(
 
 
 def fresh_row(
-    runtime: Runtime, table: str, scope: Scope, row_id: UUID, response: Response
-) -> dict[str, Any]:
-    """The row after a command: waits for read models to include it first."""
-    runtime.settle()
-    return visible_row(runtime, table, scope, row_id, response)
+    runtime: Runtime,
+    table: str,
+    scope: Scope,
+    row_id: UUID,
+    response: Response,
+    version: int = 1,
+) -> Any:
+    """The row after a command, once the directory read model shows that version.
+
+    The wait is bounded; when it runs out (counted and logged by the runtime) the write is
+    still committed, so the answer is 202 Accepted pointing at the row instead of a stale one.
+    """
+
+    def shown() -> dict[str, Any] | None:
+        row = runtime.directory_queries.get(table, scope, str(row_id))
+        return row if row is not None and int(row["version"]) >= version else None
+
+    row = runtime.read_your_writes("directory", shown)
+    if row is None:
+        location = f"/v1/{table}/{row_id}"
+        return JSONResponse(
+            {"id": str(row_id), "version": version, "location": location},
+            status_code=202,
+            headers={"Location": location, "ETag": f'"{version}"'},
+        )
+    response.headers["ETag"] = f'"{row["version"]}"'
+    return row
 
 
 def page(rows: list[dict[str, Any]], next_offset: int | None) -> dict[str, Any]:

@@ -59,8 +59,8 @@ def update_customer(
 ) -> dict[str, Any]:
     """Change some of a customer's fields; `If-Match` makes it conditional."""
     fields = body.model_dump(exclude_unset=True)
-    runtime.directory.update_customer(ctx, customer_id, expected, **fields)
-    return fresh_row(runtime, TABLE, scope, customer_id, response)
+    version = runtime.directory.update_customer(ctx, customer_id, expected, **fields)
+    return fresh_row(runtime, TABLE, scope, customer_id, response, version)
 
 
 @router.post("/{customer_id}/close", response_model=CustomerPublic)
@@ -73,5 +73,5 @@ def close_customer(
     response: Response,
 ) -> dict[str, Any]:
     """Close a customer; its logins stop working."""
-    runtime.directory.close_customer(ctx, customer_id, expected)
-    return fresh_row(runtime, TABLE, scope, customer_id, response)
+    version = runtime.directory.close_customer(ctx, customer_id, expected)
+    return fresh_row(runtime, TABLE, scope, customer_id, response, version)

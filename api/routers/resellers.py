@@ -58,8 +58,8 @@ def update_reseller(
 ) -> dict[str, Any]:
     """Change some of a reseller's fields; `If-Match` makes it conditional."""
     fields = body.model_dump(exclude_unset=True)
-    runtime.directory.update_reseller(ctx, reseller_id, expected, **fields)
-    return fresh_row(runtime, TABLE, scope, reseller_id, response)
+    version = runtime.directory.update_reseller(ctx, reseller_id, expected, **fields)
+    return fresh_row(runtime, TABLE, scope, reseller_id, response, version)
 
 
 @router.post("/{reseller_id}/close", response_model=ResellerPublic)
@@ -72,5 +72,5 @@ def close_reseller(
     response: Response,
 ) -> dict[str, Any]:
     """Close a reseller; its login stops working."""
-    runtime.directory.close_reseller(ctx, reseller_id, expected)
-    return fresh_row(runtime, TABLE, scope, reseller_id, response)
+    version = runtime.directory.close_reseller(ctx, reseller_id, expected)
+    return fresh_row(runtime, TABLE, scope, reseller_id, response, version)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Response
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from adapters.net import check_public_target
+from adapters.runtime import Runtime
 from api.deps import ContextDep, RuntimeDep, ScopeDep
 from domain.directory.access import EventFilter
 from domain.webhooks.aggregates import WebhookEndpoint
@@ -52,6 +53,19 @@ def _public(endpoint: WebhookEndpoint) -> dict[str, Any]:
     }
 
 
+def _await_status(runtime: Runtime, endpoint_id: UUID, status: str) -> None:
+    """Read-your-writes: the webhooks read model (which feeds the outbox) shows the change."""
+
+    def shown() -> bool | None:
+        with runtime.db.transaction(readonly=True) as tx:
+            row = tx.fetchone(
+                "SELECT status FROM webhook_endpoints WHERE id = %s", (str(endpoint_id),)
+            )
+        return True if row is not None and row["status"] == status else None
+
+    runtime.read_your_writes("webhooks", shown)
+
+
 @router.post("", status_code=201, response_model=WebhookCreated)
 def register_webhook(
     body: WebhookCreate, runtime: RuntimeDep, ctx: ContextDep, scope: ScopeDep
@@ -66,7 +80,7 @@ def register_webhook(
     endpoint_id, secret = runtime.webhooks.register(
         ctx, url, sorted(wanted.types), wanted.subject, wanted.customer_id
     )
-    runtime.settle()
+    _await_status(runtime, endpoint_id, "active")
     return {**_public(runtime.webhooks.endpoint(ctx, endpoint_id)), "secret": secret}
 
 
@@ -96,5 +110,5 @@ def get_webhook(webhook_id: UUID, runtime: RuntimeDep, ctx: ContextDep) -> dict[
 def delete_webhook(webhook_id: UUID, runtime: RuntimeDep, ctx: ContextDep) -> Response:
     """Stop deliveries to an endpoint; pending ones are cancelled."""
     runtime.webhooks.delete(ctx, webhook_id)
-    runtime.settle()
+    _await_status(runtime, webhook_id, "deleted")
     return Response(status_code=204)

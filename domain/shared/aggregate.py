@@ -12,6 +12,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.shared.actor import Actor, current_context
 from domain.shared.errors import ClosedError
+from domain.shared.values import Secret
 
 SECRET_FIELDS = frozenset({"password_hash", "secret"})
 REDACTED = "***"
@@ -134,6 +135,8 @@ def plain(value: Any) -> Any:
         return [plain(v) for v in value]
     if isinstance(value, (UUID, Decimal)):
         return str(value)
+    if isinstance(value, Secret):
+        return REDACTED
     if isinstance(value, datetime):
         return iso(value)
     if isinstance(value, Enum):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, Transcoding
 
 from domain.shared.actor import Actor, CommandContext, acting_as
 from domain.shared.aggregate import SwitchlogAggregate
@@ -35,9 +35,26 @@ class SwitchlogApplication(Application[UUID]):
 
     name = "switchlog"
 
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        transcodings: Sequence[Transcoding] = (),
+    ) -> None:
+        # Transcodings that need keys (encrypted secrets) come from the composition root.
+        self._extra_transcodings = tuple(transcodings)
+        self.on_saved: list[Callable[[Sequence[Recording[UUID]]], None]] = []
+        super().__init__(env)
+
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(ActorAsDict())
+        for transcoding in self._extra_transcodings:
+            transcoder.register(transcoding)
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        super()._notify(recordings)
+        for observer in self.on_saved:
+            observer(recordings)
 
     @contextmanager
     def command(self, context: CommandContext) -> Iterator[None]:

@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from domain.shared.aggregate import SwitchlogAggregate
+from domain.shared.values import Secret
 
 
 class WebhookEndpoint(SwitchlogAggregate):
     """A registered receiver URL with its filters and signing secret."""
 
     class Registered(SwitchlogAggregate.Created):
+        # v1 stored the signing secret in clear text; v2 holds it as an encrypted Secret.
+        class_version = 2
+
         url: str
         event_types: list[str]
         subject: UUID | None
         customer_id: UUID | None
         owner_id: str
         owner_realm: str
-        secret: str
+        secret: Secret
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["secret"] = Secret(state["secret"])
 
     def __init__(
         self,
@@ -27,7 +36,7 @@ class WebhookEndpoint(SwitchlogAggregate):
         customer_id: UUID | None,
         owner_id: str,
         owner_realm: str,
-        secret: str,
+        secret: Secret,
     ) -> None:
         self.url = url
         self.event_types = event_types

@@ -11,6 +11,7 @@ from domain.directory.access import Scope
 from domain.shared.actor import CommandContext
 from domain.shared.application import SwitchlogApplication
 from domain.shared.errors import InvalidValueError, NotFoundError
+from domain.shared.values import Secret
 from domain.webhooks.aggregates import WebhookEndpoint
 
 
@@ -48,7 +49,7 @@ class WebhookService(SwitchlogApplication):
                 customer_id=customer_id,
                 owner_id=ctx.actor.id,
                 owner_realm=ctx.actor.realm.value,
-                secret=secret,
+                secret=Secret(secret),
             )
             self.save(endpoint)
             return endpoint.id, secret

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import threading
@@ -68,7 +67,7 @@ def _populate(rt: Runtime, count: int, tag: str) -> None:
 
 def _sequences(broker: TansuBroker, at_least: int) -> list[int]:
     messages = consume_all(broker.bootstrap, "switchlog.events", at_least)
-    return [json.loads(m.value)["sequence"] for m in messages]
+    return [int(dict(m.headers)["ce_sequence"]) for m in messages]
 
 
 def test_second_relay_waits_then_takes_over_when_the_first_dies(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 from kafka import KafkaProducer
@@ -105,13 +105,14 @@ def test_poison_messages_are_parked_and_consumption_goes_on(
     _populate(writer, 2, "first")
     eventually(lambda: _converged(writer, consumers), timeout=60)
     producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap)
+    ce = [("ce_specversion", b"1.0"), ("ce_sequence", b"1"), ("ce_aggregateversion", b"1")]
     poison = [
-        b"this is not json",
-        json.dumps({"type": "Galaxy.Exploded", "specversion": "1.0"}).encode(),
-        json.dumps({"type": "Customer.Created", "subject": "not-a-uuid"}).encode(),
+        (b"this is not an event", []),
+        (b"{}", [*ce, ("ce_type", b"Galaxy.Exploded"), ("ce_subject", str(uuid4()).encode())]),
+        (b"{}", [*ce, ("ce_type", b"Customer.Created"), ("ce_subject", b"not-a-uuid")]),
     ]
-    for value in poison:
-        producer.send("switchlog.events", key=b"poison", value=value)
+    for value, headers in poison:
+        producer.send("switchlog.events", key=b"poison", value=value, headers=headers)
     producer.flush()
     producer.close()
     _populate(writer, 2, "second")
@@ -119,7 +120,7 @@ def test_poison_messages_are_parked_and_consumption_goes_on(
     parked = eventually(lambda: consumers.kafka_projector().parked(), timeout=30)
     reasons = sorted(row["reason"].split(":")[0] for row in parked)
     assert len(parked) == 3
-    assert any("not JSON" in r for r in reasons)
+    assert any("no 'ce_type' header" in row["reason"] for row in parked)
     assert any("unknown event type" in r for r in reasons)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cloudevents.v1.kafka import KafkaMessage, from_structured
+from cloudevents.v1.kafka import KafkaMessage, from_binary
 from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
@@ -65,7 +65,11 @@ def consume_all(bootstrap: str, topic: str, at_least: int, timeout: float = 20) 
     return messages
 
 
-def test_every_event_published_in_order_as_structured_cloudevents(kafka_runtime: Runtime) -> None:
+def sequence(message: Any) -> int:
+    return int(dict(message.headers)["ce_sequence"])
+
+
+def test_every_event_published_in_order_as_binary_mode_cloudevents(kafka_runtime: Runtime) -> None:
     _populate(kafka_runtime, 20)
     relay = kafka_runtime.relay()
     relay.verify_topic()
@@ -74,25 +78,30 @@ def test_every_event_published_in_order_as_structured_cloudevents(kafka_runtime:
     assert published == head
 
     messages = consume_all(kafka_runtime.settings.kafka_bootstrap or "", "switchlog.events", head)
-    assert sorted(json.loads(m.value)["sequence"] for m in messages) == list(range(1, head + 1))
+    assert sorted(sequence(m) for m in messages) == list(range(1, head + 1))
+    stored = {n.id: n for n in kafka_runtime.source.read_notifications(0, head)}
     versions: dict[str, list[int]] = defaultdict(list)
     for message in messages:
         headers = dict(message.headers)
-        assert headers["content-type"] == b"application/cloudevents+json"
-        assert not any(name.startswith("ce_") for name in headers)
-        event = from_structured(KafkaMessage(headers=headers, key=message.key, value=message.value))
+        assert headers["content-type"] == b"application/json"
+        # The value is the stored bytes, untouched; the attributes are ce_ headers.
+        assert message.value == stored[sequence(message)].state
+        event = from_binary(KafkaMessage(headers=headers, key=message.key, value=message.value))
         assert event["specversion"] == "1.0"
         assert event["subject"] == message.key.decode()
         assert event["source"] == "urn:switchlog"
         assert event["actor"] == "system:test" and event["actorlogin"] == "ops"
         assert event["correlationid"] == "corr-1"
-        versions[message.key.decode()].append(event["aggregateversion"])
+        assert event.get_data()["correlation_id"] == "corr-1"
+        versions[message.key.decode()].append(int(event["aggregateversion"]))
         # Java's partitioner, whichever client published: a key never changes partition.
         partitions = kafka_runtime.settings.kafka_partitions
         assert message.partition == (murmur2(message.key) & 0x7FFFFFFF) % partitions
     assert all(v == sorted(v) for v in versions.values())
-    updated = next(json.loads(m.value) for m in messages if b"Customer.Updated" in m.value)
-    assert updated["data"] == {"changes": {"time_zone": ["UTC", "Europe/Paris"]}}
+    updated = next(
+        json.loads(m.value) for m in messages if dict(m.headers)["ce_type"] == b"Customer.Updated"
+    )
+    assert updated["changes"] == {"time_zone": ["UTC", "Europe/Paris"]}
 
 
 def test_broker_restarted_empty_is_refilled_from_the_store(
@@ -109,5 +118,5 @@ def test_broker_restarted_empty_is_refilled_from_the_store(
     relay.catch_up()
     head = kafka_runtime.source.max_position()
     messages = consume_all(kafka_broker.bootstrap, "switchlog.events", head)
-    assert sorted({json.loads(m.value)["sequence"] for m in messages}) == list(range(1, head + 1))
+    assert sorted({sequence(m) for m in messages}) == list(range(1, head + 1))
     assert relay.state().epoch == first_epoch + 1

@@ -35,6 +35,12 @@ class SwitchlogApplication(Application[UUID]):
 
     name = "switchlog"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # eventsourcing names each subclass after itself, and on PostgreSQL the name picks
+        # the table: every context must append to the one log, so the name is fixed here.
+        super().__init_subclass__(**kwargs)
+        cls.name = "switchlog"
+
     def __init__(
         self,
         env: dict[str, str] | None = None,

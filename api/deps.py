@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from typing import Annotated
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from fastapi import Depends, Header, Request
 from fastapi.security import OAuth2PasswordBearer
 from starlette.concurrency import run_in_threadpool
 
+from adapters.observability import correlation
 from adapters.runtime import Runtime
 from api.security import TokenService
 from domain.directory.access import Scope
@@ -64,7 +65,8 @@ def command_context(
     actor: ActorDep,
     correlation_id: Annotated[str | None, Header(alias="X-Correlation-ID", max_length=100)] = None,
 ) -> CommandContext:
-    return CommandContext(actor=actor, correlation_id=correlation_id or str(uuid4()))
+    """The request's correlation id (given, or the one the middleware made) goes on events."""
+    return CommandContext(actor=actor, correlation_id=correlation_id or correlation.get())
 
 
 ContextDep = Annotated[CommandContext, Depends(command_context)]

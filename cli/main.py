@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
+from adapters.observability import configure_logging, serve_metrics
 from adapters.runtime import Runtime
 from adapters.settings import Settings
 from domain.shared.actor import Realm
@@ -38,6 +39,14 @@ def runtime() -> Runtime:
     return Runtime(Settings())
 
 
+def _worker() -> Runtime:
+    """A long-running process: logs carry correlation ids; metrics on its own port."""
+    configure_logging()
+    rt = runtime()
+    serve_metrics(rt.settings.metrics_port, rt.settings.metrics_host)
+    return rt
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
@@ -48,7 +57,7 @@ def serve(
 
     from api.app import create_app
 
-    logging.basicConfig(level=logging.INFO)
+    configure_logging()
     logging.getLogger("uvicorn.access").addFilter(_RedactTokens())
     logging.getLogger("uvicorn.error").addFilter(_RedactTokens())
     settings = Settings()
@@ -226,8 +235,7 @@ def project(
     poll: Annotated[float, typer.Option(help="Seconds between polls of the log")] = 0.5,
 ) -> None:
     """Run the projections as their own process, following the log until stopped."""
-    logging.basicConfig(level=logging.INFO)
-    rt = runtime()
+    rt = _worker()
     stop = _until_signalled()
     try:
         if source is Source.kafka:
@@ -244,8 +252,7 @@ def project(
 @app.command()
 def relay() -> None:
     """Publish the log to Kafka; a second relay waits and takes over if the first dies."""
-    logging.basicConfig(level=logging.INFO)
-    rt = runtime()
+    rt = _worker()
     stop = _until_signalled()
     try:
         rt.relay().run(stop)
@@ -285,8 +292,7 @@ def replay(
 @webhooks_app.command("deliver")
 def webhooks_deliver() -> None:
     """Deliver the webhook outbox as its own process, until stopped."""
-    logging.basicConfig(level=logging.INFO)
-    rt = runtime()
+    rt = _worker()
     deliverer = rt.deliverer()
     try:
         deliverer.run(_until_signalled())

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from adapters.event_hub import EventHub, StreamItem
+from adapters.observability import STREAM_SUBSCRIBERS
 from adapters.runtime import Runtime
 from api.deps import ActorDep, RuntimeDep, actor_for_token
 from api.streaming import OVERFLOW, Outbox, Subscription, cancel, pump, send_with_deadline
@@ -96,9 +97,11 @@ class EventStreamResponse(Response):
         outbox = Outbox(self.buffer, self.patience)
         producer = asyncio.create_task(pump(self.hub, self.subscription, outbox, _sse_frame))
         gone = asyncio.create_task(_disconnected(receive))
+        STREAM_SUBSCRIBERS.labels("sse").inc()
         try:
             await self._deliver(outbox, gone, send)
         finally:
+            STREAM_SUBSCRIBERS.labels("sse").dec()
             await cancel([producer, gone])
 
     async def _deliver(self, outbox: Outbox, gone: asyncio.Task[None], send: Send) -> None:
@@ -204,7 +207,11 @@ class _Session:
     async def run(self) -> None:
         sender = asyncio.create_task(self._send_loop())
         receiver = asyncio.create_task(self._receive_loop())
-        await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        STREAM_SUBSCRIBERS.labels("websocket").inc()
+        try:
+            await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            STREAM_SUBSCRIBERS.labels("websocket").dec()
         tasks = [sender, receiver, *(s.task for s in self.subscriptions.values() if s.task)]
         await cancel(tasks)
 

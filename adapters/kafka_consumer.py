@@ -96,6 +96,9 @@ class KafkaProjector:
             session_timeout_ms=6000,
             heartbeat_interval_ms=1000,
             max_poll_records=self.batch_size,
+            # Tansu answers a fetch only when its wait is over, even when records arrive
+            # meanwhile: a short wait keeps read-your-writes well under a second.
+            fetch_max_wait_ms=50,
             metadata_max_age_ms=5000,
             allow_auto_create_topics=False,  # the relay creates it, with its partitions
         )

@@ -196,3 +196,24 @@ def summary(took: list[float]) -> str:
     ms = sorted(t * 1000 for t in took)
     p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
     return f"median {statistics.median(ms):.1f} ms, p99 {p99:.1f} ms, max {ms[-1]:.1f} ms"
+
+
+def run_deployments(
+    scratch: Path, postgres_url: str, writes: int = 200
+) -> list[tuple[str, list[float]]]:
+    """Write latency of each documented deployment, measured one after the other."""
+    from adapters.tansu import TansuBroker
+
+    results = []
+    with embedded(scratch / "embedded") as running:
+        running.warm_up()
+        results.append(("embedded (SQLite, serve alone)", write_latencies(running, writes)))
+    broker = TansuBroker()
+    try:
+        with production(scratch / "production", postgres_url, broker.bootstrap) as running:
+            results.append(
+                ("production (PostgreSQL + Kafka, 6 processes)", write_latencies(running, writes))
+            )
+    finally:
+        broker.stop()
+    return results

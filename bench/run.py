@@ -55,9 +55,12 @@ def run(
     console: Console,
     kafka: bool = False,
     store_figures: bool = True,
+    deployments: bool = False,
 ) -> None:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as scratch:
+        if deployments:
+            rows += _shown(console, _write_latency(postgres_url, Path(scratch), console))
         stores: dict[str, Callable[[str], str]] = {}
         if store_figures:
             stores["sqlite"] = lambda name: f"sqlite:///{scratch}/{name}.db"
@@ -86,6 +89,20 @@ def _shown(console: Console, rows: list[Row]) -> list[Row]:
     for r in rows:
         base = f" (raw {r.baseline:,.0f}, {r.ratio})" if r.baseline else ""
         console.print(f"  {r.store}: {r.what}: {r.figure:,.1f} {r.unit}{base}")
+    return rows
+
+
+def _write_latency(postgres_url: str | None, scratch: Path, console: Console) -> list[Row]:
+    """POST /v1/customers, one at a time, in each deployment the README documents."""
+    from bench.deployments import run_deployments
+
+    console.print("[bold]deployments[/]: write latency (POST /v1/customers, read back)")
+    database = _postgres_factory(postgres_url, scratch)("deployment")
+    rows = []
+    for name, took in run_deployments(scratch, database):
+        ms = sorted(t * 1000 for t in took)
+        rows.append(Row(name, "write latency p50", statistics.median(ms), "ms"))
+        rows.append(Row(name, "write latency p99", ms[int(len(ms) * 0.99) - 1], "ms"))
     return rows
 
 

@@ -45,9 +45,19 @@ LOOP_FAILURES = Counter(
 
 
 def serve_metrics(port: int | None, host: str) -> None:
-    """Expose this process's metrics over HTTP when a port is configured."""
-    if port is not None:
+    """Expose this process's metrics over HTTP when a port is configured.
+
+    A busy port (two processes given the same one) is reported, not fatal: the process's
+    work matters more than its metrics.
+    """
+    if port is None:
+        return
+    try:
         start_http_server(port, addr=host)
+    except OSError as error:
+        logging.getLogger(__name__).error(
+            "metrics are not served: cannot listen on %s:%d: %s", host, port, error
+        )
 
 
 # -- correlation ids in logs ------------------------------------------------------------

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -19,7 +20,7 @@ from adapters.locks import single_active_lock
 from adapters.observability import EVENTS_APPENDED, READ_YOUR_WRITES_TIMEOUTS
 from adapters.secrets import SecretAsCiphertext, SecretBox
 from adapters.settings import Settings
-from adapters.sql import open_database
+from adapters.sql import open_database, sqlite_path
 from adapters.store import NotificationLogSource, store_env
 from adapters.webhook_delivery import WebhookDeliverer
 from domain.directory.application import LOGIN, DirectoryService
@@ -47,7 +48,9 @@ class Runtime:
         self.on_append: list[Callable[[], None]] = []
         transcodings = [SecretAsCiphertext(self.secrets)]
         self.directory = DirectoryService(store_env(settings.store_url), transcodings)
-        self.webhooks = WebhookService(store_env(settings.store_url), transcodings)
+        self.webhooks = WebhookService(
+            store_env(settings.store_url), transcodings, share_store_with=self.directory
+        )
         for service in (self.directory, self.webhooks):
             service.on_saved.append(self._saved)
         self.db = open_database(settings.effective_read_model_url)
@@ -117,7 +120,13 @@ class Runtime:
     def replay(
         self, since: datetime, until: datetime, into_url: str, from_kafka: bool
     ) -> dict[str, int]:
-        """Project the events of [since, until) into a scratch database; rows per table."""
+        """Project the events of [since, until) into a scratch database; rows per table.
+
+        A scratch SQLite file this call creates is removed again when the replay fails, so a
+        failed attempt leaves nothing that looks like a (wrong, empty) result.
+        """
+        path = Path(sqlite_path(into_url)) if into_url.startswith("sqlite:") else None
+        created = path if path is not None and not path.exists() else None
         scratch = open_database(into_url)
         projections = self._projections()[:2]  # a scratch copy must never enqueue webhooks
         try:
@@ -130,13 +139,19 @@ class Runtime:
                     for projection in projections:
                         projection.apply_batch(tx, batch)
             with scratch.transaction(readonly=True) as tx:
-                return {
+                counts = {
                     table: int(tx.fetchone(f"SELECT COUNT(*) AS n FROM {table}")["n"])  # type: ignore[index]
                     for projection in projections
                     for table in projection.tables
                 }
-        finally:
+        except BaseException:
             scratch.close()
+            if created is not None:
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{created}{suffix}").unlink(missing_ok=True)
+            raise
+        scratch.close()
+        return counts
 
     def _window(self, since: datetime, until: datetime, from_kafka: bool) -> Iterator[list[Any]]:
         if from_kafka:
@@ -200,8 +215,12 @@ class Runtime:
         for listener in self.on_append:
             listener()
 
-    def bootstrap_admin(self) -> str | None:
-        """Create the first admin; returns a generated password to show once, if any."""
+    def bootstrap_admin(self, warn: Callable[[str], None] = log.warning) -> str | None:
+        """Create the first admin; returns a generated password to show once, if any.
+
+        SWITCHLOG_ADMIN_PASSWORD only ever sets the first password: when its login exists
+        already, `warn` says that it is ignored and how to change the password instead.
+        """
         context = CommandContext(Actor.system("bootstrap"))
         login = self.settings.admin_login or "admin"
         configured = self.settings.admin_password
@@ -209,6 +228,12 @@ class Runtime:
             if configured is not None:
                 if self.directory.holder_of(LOGIN, login) is None:
                     self.directory.create_admin(context, login, configured.get_secret_value())
+                else:
+                    warn(
+                        f"SWITCHLOG_ADMIN_PASSWORD is ignored: the login {login!r} exists already"
+                        " (the variable only sets the first admin's password). To change it,"
+                        f" run: switchlog admin reset-password --login {login}"
+                    )
                 return None
             if self.source.max_position() > 0:
                 return None

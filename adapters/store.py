@@ -36,7 +36,7 @@ def store_env(url: str) -> dict[str, str]:
             "POSTGRES_PORT": str(parsed.port or 5432),
             "POSTGRES_USER": unquote(parsed.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(parsed.password or ""),
-            "POSTGRES_POOL_SIZE": "8",
+            "POSTGRES_POOL_SIZE": "4",  # opened at start; one pool serves every context
             "POSTGRES_MAX_OVERFLOW": "8",
         }
     raise ValueError(f"unsupported store URL {url!r}: use sqlite:///PATH or postgresql://...")

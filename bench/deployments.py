@@ -47,14 +47,21 @@ class Deployment:
     workdir: Path
     env: dict[str, str]
     url: str = ""
+    metrics_port: int | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _logs: list[IO[bytes]] = field(default_factory=list)
 
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+    def start(
+        self, name: str, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         log = (self.workdir / f"{name}.log").open("wb")
         self._logs.append(log)
         process = subprocess.Popen(
-            [switchlog_bin(), *args], env=self.env, cwd=self.workdir, stdout=log, stderr=log
+            [switchlog_bin(), *args],
+            env={**self.env, **(env or {})},
+            cwd=self.workdir,
+            stdout=log,
+            stderr=log,
         )
         self.processes[name] = process
         return process
@@ -165,7 +172,9 @@ def production(workdir: Path, postgres_url: str, kafka_bootstrap: str) -> Iterat
     try:
         # serve first: on an empty store it creates the tables and the first admin.
         deployment.serve()
-        deployment.start("relay-1", "relay")
+        deployment.metrics_port = free_port()
+        metrics = {"SWITCHLOG_METRICS_PORT": str(deployment.metrics_port)}
+        deployment.start("relay-1", "relay", env=metrics)
         deployment.start("relay-2", "relay")
         deployment.start("project-1", "project", "--source", "kafka")
         deployment.start("project-2", "project", "--source", "kafka")

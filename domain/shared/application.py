@@ -9,7 +9,13 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, Transcoding
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    IntegrityError,
+    JSONTranscoder,
+    Recording,
+    Transcoding,
+)
 
 from domain.shared.actor import Actor, CommandContext, acting_as
 from domain.shared.aggregate import SwitchlogAggregate
@@ -45,11 +51,17 @@ class SwitchlogApplication(Application[UUID]):
         self,
         env: dict[str, str] | None = None,
         transcodings: Sequence[Transcoding] = (),
+        share_store_with: SwitchlogApplication | None = None,
     ) -> None:
         # Transcodings that need keys (encrypted secrets) come from the composition root.
         self._extra_transcodings = tuple(transcodings)
+        # Every context appends to the one log: one recorder (and connection pool) for all.
+        self._shared_recorder = share_store_with.recorder if share_store_with else None
         self.on_saved: list[Callable[[Sequence[Recording[UUID]]], None]] = []
         super().__init__(env)
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        return self._shared_recorder or super().construct_recorder()
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

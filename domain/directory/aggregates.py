@@ -60,6 +60,19 @@ class Admin(Principal):
     class Closed(Principal.Closed):
         pass
 
+    class PasswordReset(SwitchlogAggregate.Event):
+        """An operator replaced a lost or leaked password; the old one stops working."""
+
+        password_hash: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.password_hash = self.password_hash
+
+    def reset_password(self, password_hash: str) -> None:
+        """Set a new password, hashed by the caller so replay never hashes again."""
+        self.check_open()
+        self.trigger_event(self.PasswordReset, password_hash=password_hash)
+
 
 class Reseller(Principal):
     """A company that resells the service to its own customers."""

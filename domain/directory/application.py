@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -42,6 +43,15 @@ class DirectoryService(SwitchlogApplication):
                 admin_role=role,
             )
             self.save(admin, *self._claim(LOGIN, login, admin.id))
+            return admin.id
+
+    def reset_admin_password(self, ctx: CommandContext, login: str, password: str) -> UUID:
+        """Give the admin holding `login` a new password (e.g. the old one was lost)."""
+        with self.command(ctx):
+            Scope.of(ctx.actor).require_admin()
+            admin = self._admin(login)
+            admin.reset_password(hash_password(_password(password)))
+            self.save(admin)
             return admin.id
 
     # -- resellers -----------------------------------------------------------------
@@ -218,6 +228,14 @@ class DirectoryService(SwitchlogApplication):
         return Ownership()
 
     # -- helpers -------------------------------------------------------------------
+    def _admin(self, login: str) -> Admin:
+        """The admin holding `login`; a reseller's or customer's login names no admin."""
+        holder = self.holder_of(LOGIN, login)
+        if holder is not None:
+            with suppress(NotFoundError):
+                return self.load(holder, Admin)
+        raise NotFoundError(f"no admin has the login {login!r}")
+
     def _active(self, principal_id: UUID) -> Principal | None:
         try:
             principal = self.load(principal_id, Principal)

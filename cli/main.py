@@ -1,16 +1,18 @@
-"""The `switchlog` command: serve, audit, projections, project, bench."""
+"""The `switchlog` command: serve, admin, audit, projections, project, relay, replay, bench."""
 
 from __future__ import annotations
 
+import errno
 import gc
 import json
 import logging
 import re
 import signal
+import socket
 import threading
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -19,7 +21,9 @@ from rich.table import Table
 
 from adapters.observability import configure_logging, serve_metrics
 from adapters.runtime import Runtime
-from adapters.settings import Settings
+from cli.admin import admin_app
+from cli.audit_table import audit_table
+from cli.store import describe, fail, open_runtime, warn
 from domain.shared.actor import Realm
 from domain.shared.aggregate import as_utc
 from projections.audit import AuditFilter
@@ -31,18 +35,14 @@ projections_app = typer.Typer(help="Inspect and rebuild read models", no_args_is
 app.add_typer(projections_app, name="projections")
 webhooks_app = typer.Typer(help="Webhook deliveries: run, inspect, redeliver", no_args_is_help=True)
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(admin_app, name="admin")
 console = Console()
-
-
-def runtime() -> Runtime:
-    """The one place the CLI builds its runtime from the environment."""
-    return Runtime(Settings())
 
 
 def _worker() -> Runtime:
     """A long-running process: logs carry correlation ids; metrics on its own port."""
     configure_logging()
-    rt = runtime()
+    rt = open_runtime(create=True)
     serve_metrics(rt.settings.metrics_port, rt.settings.metrics_host)
     return rt
 
@@ -57,39 +57,61 @@ def serve(
 
     from api.app import create_app
 
+    listener = _listen(host, port)
     configure_logging()
     logging.getLogger("uvicorn.access").addFilter(_RedactTokens())
     logging.getLogger("uvicorn.error").addFilter(_RedactTokens())
-    settings = Settings()
-    rt = Runtime(settings)
-    password = rt.bootstrap_admin()
-    if settings.webhooks_in_process:
-        rt.start_webhooks()
-    if settings.kafka_bootstrap and settings.relay_in_process:
-        rt.start_relay()
-        console.print(f"relay: publishing to {settings.kafka_bootstrap} {settings.kafka_topic}")
-    console.print(f"switchlog serving on [bold]http://{host}:{port}[/] (docs at /docs)")
-    console.print(f"store: {settings.store_url}")
-    if password:
-        login = settings.admin_login or "admin"
-        console.print(f"admin login: [bold]{login}[/]  password: [bold]{password}[/] (shown once)")
+    rt = open_runtime(create=True)
+    settings = rt.settings
     try:
+        password = rt.bootstrap_admin(warn)
+        if settings.webhooks_in_process:
+            rt.start_webhooks()
+        if settings.kafka_bootstrap and settings.relay_in_process:
+            rt.start_relay()
+            console.print(f"relay: publishing to {settings.kafka_bootstrap} {settings.kafka_topic}")
         application = create_app(settings, rt)
+        console.print(f"switchlog serving on [bold]{_url(host, listener)}[/] (docs at /docs)")
+        if password:
+            login = settings.admin_login or "admin"
+            console.print(
+                f"admin login: [bold]{login}[/]  password: [bold]{password}[/] (shown once)"
+            )
         _quiet_gc()
         # The "websockets" implementation waits for the socket to drain; the default sans-I/O
         # one buffers without bound, which would hide a slow WebSocket client from us.
         # Compression is off: a fan-out server would deflate the same frame once per
         # subscriber, which costs more CPU than everything else on the path together.
-        uvicorn.run(
-            application,
-            host=host,
-            port=port,
-            log_level="info",
-            ws="websockets",
-            ws_per_message_deflate=False,
+        config = uvicorn.Config(
+            application, log_level="info", ws="websockets", ws_per_message_deflate=False
         )
+        uvicorn.Server(config).run(sockets=[listener])
     finally:
         rt.close()
+        listener.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Take the port before saying where we serve, so a busy port is a one-line error."""
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+        listener.listen(2048)
+    except OSError as error:
+        listener.close()
+        busy = error.errno == errno.EADDRINUSE
+        hint = " (another process listens there; pick another --port)" if busy else ""
+        fail(f"cannot listen on {_host_port(host, port)}: {error.strerror or error}{hint}")
+    return listener
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _url(host: str, listener: socket.socket) -> str:
+    return f"http://{_host_port(host, listener.getsockname()[1])}"
 
 
 def _quiet_gc() -> None:
@@ -134,7 +156,7 @@ def audit(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
 ) -> None:
     """Who changed what: filter the log by subject, actor, realm, type and time."""
-    rt = runtime()
+    rt = open_runtime(create=False)
     try:
         rt.runner.catch_up(["audit"])
         items, next_position = rt.audit.search(
@@ -156,18 +178,7 @@ def audit(
         for item in items:
             typer.echo(json.dumps(item))
         return
-    table = Table("pos", "time", "type", "subject", "actor", "realm", "changes")
-    for item in items:
-        table.add_row(
-            str(item["position"]),
-            item["time"],
-            item["type"],
-            item["subject"],
-            item["actor"]["login"] or item["actor"]["id"],
-            item["actor"]["realm"],
-            _changes(item["changes"]),
-        )
-    console.print(table)
+    console.print(audit_table(items, console.width))
     if next_position is not None:
         console.print(f"more: --after {next_position}")
 
@@ -175,7 +186,7 @@ def audit(
 @projections_app.command("status")
 def projections_status() -> None:
     """Each projection's position and lag behind the log."""
-    rt = runtime()
+    rt = open_runtime(create=False)
     try:
         statuses = rt.runner.status()
     finally:
@@ -189,13 +200,12 @@ def projections_status() -> None:
 @projections_app.command("rebuild")
 def projections_rebuild(name: Annotated[str, typer.Argument(help="Projection name")]) -> None:
     """Drop a read model and rebuild it from the start of the log."""
-    rt = runtime()
+    rt = open_runtime(create=False)
     try:
         rt.runner.get(name)
     except KeyError as error:
         rt.close()
-        console.print(f"[red]{error.args[0]}[/]")
-        raise typer.Exit(2) from None
+        fail(error.args[0])
     try:
         with Progress(
             "[progress.description]{task.description}",
@@ -265,28 +275,35 @@ def replay(
     since: Annotated[datetime, typer.Option(help="Window start (UTC if no offset)")],
     until: Annotated[datetime, typer.Option(help="Window end, exclusive")],
     source: Annotated[
-        Source, typer.Option(help="Kafka (seek by time) or the store")
-    ] = Source.kafka,
+        Source, typer.Option(help="The store's log, or Kafka (seek by time)")
+    ] = Source.store,
     into: Annotated[
         str | None, typer.Option(help="Scratch read-model database URL (default: a new file)")
     ] = None,
 ) -> None:
     """Replay a time window into a scratch read model, e.g. to examine one billing period."""
     start, end = as_utc(since), as_utc(until)
-    assert start is not None and end is not None
+    if start is None or end is None or start >= end:
+        fail("--since must be before --until")
     target = into or f"sqlite:///var/replay-{datetime.now(UTC):%Y%m%dT%H%M%S}.db"
-    rt = runtime()
+    rt = open_runtime(create=False)
     try:
         counts = rt.replay(start, end, target, from_kafka=source is Source.kafka)
+    except Exception as error:  # Kafka unset or unreachable, a bad --into URL: one line each
+        fail(f"replay from {source.value} failed: {_first_line(error)}")
     finally:
         rt.close()
-    table = Table(
-        "read model", "rows", title=f"replayed {start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M}"
-    )
+    console.print(f"replayed {start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} (UTC)")
+    table = Table("read model", "rows")
     for name, rows in counts.items():
         table.add_row(name, str(rows))
     console.print(table)
-    console.print(f"scratch read model: {target}")
+    console.print(f"scratch read model: {describe(target)}")
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 @webhooks_app.command("deliver")
@@ -307,7 +324,7 @@ def webhooks_failed(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Dead-lettered deliveries: retries ran out."""
-    rt = runtime()
+    rt = open_runtime(create=False)
     try:
         rt.runner.catch_up(["webhooks"])
         rows = rt.deliverer().deliveries("failed", endpoint)
@@ -336,7 +353,7 @@ def webhooks_redeliver(
     message: Annotated[str | None, typer.Option(help="Only this webhook-id")] = None,
 ) -> None:
     """Queue dead-lettered deliveries again, with a fresh retry schedule."""
-    rt = runtime()
+    rt = open_runtime(create=False)
     try:
         count = rt.deliverer().redeliver(endpoint, message)
     finally:
@@ -369,10 +386,6 @@ def bench(
         kafka=kafka or only_kafka,
         store_figures=not only_kafka,
     )
-
-
-def _changes(changes: dict[str, Any]) -> str:
-    return ", ".join(f"{k}: {v['before']!r} -> {v['after']!r}" for k, v in changes.items())
 
 
 def main() -> None:

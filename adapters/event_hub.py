@@ -21,6 +21,7 @@ from uuid import UUID
 from starlette.concurrency import run_in_threadpool
 
 from adapters.envelope import to_envelope
+from adapters.observability import FailureLog
 from adapters.store import NotificationLogSource
 from domain.directory.access import Ownership
 from domain.shared.aggregate import event_type
@@ -63,6 +64,7 @@ class EventHub:
         self._changed: asyncio.Condition | None = None
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.failures = FailureLog(log, "event-hub")
 
     # -- the tail ----------------------------------------------------------------
     async def run(self) -> None:
@@ -73,8 +75,8 @@ class EventHub:
         while True:
             try:
                 head, items = await run_in_threadpool(self.read, self.head, 1000)
-            except Exception:
-                log.exception("event hub could not read the log; retrying")
+            except Exception as error:
+                self.failures.failed("reading the log", error)
                 await asyncio.sleep(1)
                 continue
             if head > self.head:

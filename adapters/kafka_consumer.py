@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -158,6 +158,16 @@ class KafkaProjector:
             with tx.pipeline():
                 for projection in self.projections:
                     projection.apply_batch(tx, events)
+            if events:
+                # Partitions interleave, so this is the highest position applied, not a
+                # gap-free one: enough for status and lag; read-your-writes asks the rows.
+                highest = events[-1].position
+                for projection in self.projections:
+                    tx.execute(
+                        "UPDATE projection_positions SET position = %s, updated_at = %s"
+                        " WHERE name = %s AND position < %s",
+                        (highest, iso(datetime.now(UTC)), projection.name, highest),
+                    )
         return rewind
 
     def _claim(

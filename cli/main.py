@@ -373,6 +373,9 @@ def bench(
         bool, typer.Option(help="Also relay, Kafka-fed projections, WS latency")
     ] = False,
     only_kafka: Annotated[bool, typer.Option(help="Only the Kafka and streaming figures")] = False,
+    deployments: Annotated[
+        bool, typer.Option(help="Only write latency: embedded beside production (PG + Kafka)")
+    ] = False,
 ) -> None:
     """Measure append, catch-up and audit query speed beside raw driver baselines."""
     from bench.run import run
@@ -383,8 +386,9 @@ def bench(
         postgres_url=postgres_url,
         skip_postgres=skip_postgres,
         console=console,
-        kafka=kafka or only_kafka,
-        store_figures=not only_kafka,
+        kafka=(kafka or only_kafka) and not deployments,
+        store_figures=not (only_kafka or deployments),
+        deployments=deployments,
     )
 
 

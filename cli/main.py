@@ -21,6 +21,7 @@ from rich.table import Table
 
 from adapters.observability import configure_logging, serve_metrics
 from adapters.runtime import Runtime
+from adapters.settings import Settings
 from cli.admin import admin_app
 from cli.audit_table import audit_table
 from cli.store import describe, fail, open_runtime, warn
@@ -245,6 +246,8 @@ def project(
     poll: Annotated[float, typer.Option(help="Seconds between polls of the log")] = 0.5,
 ) -> None:
     """Run the projections as their own process, following the log until stopped."""
+    if source is Source.kafka:
+        _require_kafka()
     rt = _worker()
     stop = _until_signalled()
     try:
@@ -259,9 +262,15 @@ def project(
         rt.close()
 
 
+def _require_kafka() -> None:
+    if not Settings().kafka_bootstrap:
+        fail("Kafka is not configured: set SWITCHLOG_KAFKA_BOOTSTRAP=host:port[,host:port...]")
+
+
 @app.command()
 def relay() -> None:
     """Publish the log to Kafka; a second relay waits and takes over if the first dies."""
+    _require_kafka()
     rt = _worker()
     stop = _until_signalled()
     try:

@@ -173,3 +173,14 @@ def test_serve_on_a_busy_port_fails_in_one_line_before_announcing_a_url(tmp_path
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"error: cannot listen on 127.0.0.1:{port}: ")
     assert not (tmp_path / "var").exists()
+
+
+@pytest.mark.parametrize("args", [["relay"], ["project", "--source", "kafka"]])
+def test_kafka_commands_without_kafka_refuse_in_one_line(tmp_path: Path, args: list[str]) -> None:
+    result = switchlog(args, base_env(), tmp_path)
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: Kafka is not configured: set SWITCHLOG_KAFKA_BOOTSTRAP=host:port[,host:port...]"
+    ]
+    assert list(tmp_path.iterdir()) == []

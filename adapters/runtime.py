@@ -71,6 +71,7 @@ class Runtime:
         )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._closing: list[Callable[[], None]] = []
 
     def _start(self, name: str, target: Callable[[threading.Event], None]) -> None:
         thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
@@ -179,7 +180,9 @@ class Runtime:
         )
 
     def start_webhooks(self) -> None:
-        self._start("webhooks", self.deliverer().run)
+        deliverer = self.deliverer()
+        self._closing.append(deliverer.close)
+        self._start("webhooks", deliverer.run)
 
     def read_your_writes(self, read_model: str, shown: Callable[[], T | None]) -> T | None:
         """Wait, bounded, until `shown` finds a write in `read_model`; None if it never did.
@@ -251,6 +254,8 @@ class Runtime:
             self._relay.wake()
         for thread in self._threads:
             thread.join(timeout=10)
+        for close in self._closing:
+            close()
         if self._relay is not None:
             self._relay.publisher.close()
         if self.store_db is not self.db:

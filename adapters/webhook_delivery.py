@@ -173,7 +173,10 @@ class WebhookDeliverer:
             what = f"delivery to endpoint {row['endpoint_id']} ({row['url']})"
             if status == "failed":
                 log.error(
-                    "%s: %s gave up after %s attempts", what, row["message_id"], int(row["attempts"]) + 1
+                    "%s: %s gave up after %s attempts",
+                    what,
+                    row["message_id"],
+                    int(row["attempts"]) + 1,
                 )
             self.failures.failed(what, DeliveryFailedError(cause))
         finally:

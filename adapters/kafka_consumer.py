@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -25,6 +25,7 @@ from adapters.observability import PROJECTION_LAG, FailureLog
 from adapters.sql import Database, Transaction
 from adapters.store import LoggedEvent
 from domain.shared.aggregate import iso
+from domain.shared.clock import SYSTEM_CLOCK, Clock
 from projections.base import Projection
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,10 @@ class KafkaProjector:
         projections: Sequence[Projection],
         mapper: Mapper[UUID],
         batch_size: int = 1000,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.mapper = mapper
+        self.clock = clock
         self.bootstrap = bootstrap
         self.topic = topic
         self.group = group
@@ -166,7 +169,7 @@ class KafkaProjector:
                     tx.execute(
                         "UPDATE projection_positions SET position = %s, updated_at = %s"
                         " WHERE name = %s AND position < %s",
-                        (highest, iso(datetime.now(UTC)), projection.name, highest),
+                        (highest, iso(self.clock.now()), projection.name, highest),
                     )
         return rewind
 
@@ -219,7 +222,7 @@ class KafkaProjector:
                 message.offset,
                 reason,
                 value,
-                iso(datetime.now().astimezone()),
+                iso(self.clock.now()),
             ),
         )
 

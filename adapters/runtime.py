@@ -14,6 +14,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import Recording
 
+from adapters.clock import FileClock
 from adapters.kafka_consumer import KafkaProjector, read_window
 from adapters.kafka_relay import PUBLISHERS, Relay
 from adapters.locks import single_active_lock
@@ -26,6 +27,7 @@ from adapters.webhook_delivery import WebhookDeliverer
 from domain.directory.application import LOGIN, DirectoryService
 from domain.shared.actor import Actor, CommandContext
 from domain.shared.aggregate import event_type
+from domain.shared.clock import SYSTEM_CLOCK, Clock
 from domain.shared.errors import ConflictError, DuplicateError
 from domain.webhooks.application import WebhookService
 from projections.audit import AuditProjection, AuditQueries
@@ -43,13 +45,21 @@ class Runtime:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.clock: Clock = (
+            FileClock(settings.test_clock_file) if settings.test_clock_file else SYSTEM_CLOCK
+        )
         self.secrets = SecretBox(settings.secrets_key_value())
         self._relay: Relay | None = None
         self.on_append: list[Callable[[], None]] = []
         transcodings = [SecretAsCiphertext(self.secrets)]
-        self.directory = DirectoryService(store_env(settings.store_url), transcodings)
+        self.directory = DirectoryService(
+            store_env(settings.store_url), transcodings, clock=self.clock
+        )
         self.webhooks = WebhookService(
-            store_env(settings.store_url), transcodings, share_store_with=self.directory
+            store_env(settings.store_url),
+            transcodings,
+            share_store_with=self.directory,
+            clock=self.clock,
         )
         for service in (self.directory, self.webhooks):
             service.on_saved.append(self._saved)
@@ -60,6 +70,7 @@ class Runtime:
             self.db,
             self._projections(),
             batch_size=settings.projection_batch_size,
+            clock=self.clock,
         )
         self.runner.setup()
         self.directory_queries = DirectoryQueries(self.db)
@@ -114,6 +125,7 @@ class Runtime:
             list(self.runner.projections.values()),
             self.source.mapper,
             s.projection_batch_size,
+            self.clock,
         )
         projector.setup()
         return projector
@@ -177,6 +189,7 @@ class Runtime:
             s.webhook_retry_schedule,
             s.webhook_timeout_seconds,
             s.webhooks_allow_private_networks,
+            self.clock,
         )
 
     def start_webhooks(self) -> None:
@@ -265,4 +278,8 @@ class Runtime:
         self.webhooks.close()
 
     def _projections(self) -> list[Projection]:
-        return [DirectoryProjection(), AuditProjection(), WebhookProjection(self.secrets)]
+        return [
+            DirectoryProjection(),
+            AuditProjection(),
+            WebhookProjection(self.secrets, self.clock),
+        ]

@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         " webhooks deliver); serve answers GET /metrics itself",
     )
     metrics_host: str = Field("127.0.0.1", description="Interface of that metrics port")
+    test_clock_file: Path | None = Field(
+        None,
+        description="Tests only: the processes read the time from this file (ISO 8601) so a"
+        " test can move it; the system clock while the file is empty",
+    )
 
     kafka_bootstrap: str | None = Field(
         None, description="Kafka bootstrap servers (host:port,...); turns the relay on"

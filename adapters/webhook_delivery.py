@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -28,6 +28,7 @@ from adapters.secrets import SecretBox
 from adapters.sql import Database, Row
 from domain.shared.actor import Actor, CommandContext
 from domain.shared.aggregate import iso
+from domain.shared.clock import SYSTEM_CLOCK, Clock
 from domain.shared.errors import DomainError
 from domain.webhooks.application import WebhookService
 
@@ -65,11 +66,13 @@ class WebhookDeliverer:
         schedule: Sequence[float],
         timeout: float,
         allow_private: bool,
+        clock: Clock = SYSTEM_CLOCK,
         workers: int = 8,
     ) -> None:
         self.db = db
         self.webhooks = webhooks
         self.secrets = secrets
+        self.clock = clock
         self.schedule = list(schedule)
         self.timeout = timeout
         self.allow_private = allow_private
@@ -80,7 +83,7 @@ class WebhookDeliverer:
 
     def claim(self, limit: int = 100) -> list[Row]:
         """Lease the due deliveries (at most a few per endpoint)."""
-        now = datetime.now(UTC)
+        now = self.clock.now()
         with self.db.transaction() as tx:
             rows = tx.fetchall(
                 "SELECT d.*, e.url, e.secret FROM webhook_deliveries d"
@@ -110,7 +113,7 @@ class WebhookDeliverer:
             check_public_target(row["url"], self.allow_private)
         except DomainError as error:
             return Outcome(None, error.detail)
-        sent_at = datetime.now(UTC)
+        sent_at = self.clock.now()
         try:
             secret = self.secrets.open(row["secret"])
             signature = Webhook(secret).sign(row["message_id"], sent_at, row["payload"])
@@ -129,7 +132,7 @@ class WebhookDeliverer:
         return Outcome(response.status_code, None if response.is_success else response.text[:500])
 
     def record(self, row: Row, outcome: Outcome) -> None:
-        now = datetime.now(UTC)
+        now = self.clock.now()
         attempts = int(row["attempts"]) + 1
         key = (row["endpoint_id"], row["message_id"])
         if outcome.delivered:
@@ -216,7 +219,7 @@ class WebhookDeliverer:
             "UPDATE webhook_deliveries SET status = 'pending', attempts = 0,"
             " next_attempt_at = %s, lease_until = NULL WHERE status = 'failed'"
         )
-        params: list[Any] = [iso(datetime.now(UTC))]
+        params: list[Any] = [iso(self.clock.now())]
         for column, value in (("endpoint_id", endpoint_id), ("message_id", message_id)):
             if value:
                 sql += f" AND {column} = %s"

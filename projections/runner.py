@@ -7,10 +7,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from adapters.observability import PROJECTION_LAG, FailureLog
 from adapters.sql import Database, Transaction
+from domain.shared.aggregate import iso
+from domain.shared.clock import SYSTEM_CLOCK, Clock
 from projections.base import EventSource, Projection
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,9 @@ class ProjectionRunner:
         db: Database,
         projections: Sequence[Projection],
         batch_size: int = 500,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self.clock = clock
         self.source = source
         self.db = db
         self.projections = {p.name: p for p in projections}
@@ -91,7 +94,7 @@ class ProjectionRunner:
                 moved = tx.execute(
                     "UPDATE projection_positions SET position = %s, updated_at = %s"
                     " WHERE name = %s AND position = %s",
-                    (batch[-1].position, _now(), projection.name, start),
+                    (batch[-1].position, self._now(), projection.name, start),
                 )
                 if moved != 1:
                     raise PositionMovedError(projection.name)
@@ -126,7 +129,7 @@ class ProjectionRunner:
             self._ensure_position(tx, name)
             tx.execute(
                 "UPDATE projection_positions SET position = 0, updated_at = %s WHERE name = %s",
-                (_now(), name),
+                (self._now(), name),
             )
         return self.catch_up([name], progress)
 
@@ -167,14 +170,12 @@ class ProjectionRunner:
         row = tx.fetchone("SELECT position FROM projection_positions WHERE name = %s", (name,))
         return int(row["position"]) if row else 0
 
-    @staticmethod
-    def _ensure_position(tx: Transaction, name: str) -> None:
+    def _now(self) -> str:
+        return iso(self.clock.now())
+
+    def _ensure_position(self, tx: Transaction, name: str) -> None:
         tx.execute(
             "INSERT INTO projection_positions (name, position, updated_at) VALUES (%s, 0, %s)"
             " ON CONFLICT (name) DO NOTHING",
-            (name, _now()),
+            (name, self._now()),
         )
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()

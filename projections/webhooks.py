@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from functools import singledispatchmethod
 from typing import Any
 from uuid import UUID
@@ -23,6 +22,7 @@ from domain.directory.access import EventFilter, Ownership, Scope, sees_event
 from domain.directory.aggregates import Account, Customer, Reseller
 from domain.shared.actor import Actor, Realm
 from domain.shared.aggregate import SwitchlogAggregate, event_type, iso, plain
+from domain.shared.clock import SYSTEM_CLOCK, Clock
 from domain.webhooks.aggregates import WebhookEndpoint
 from projections.base import LoggedEventLike, Projection
 
@@ -48,8 +48,9 @@ class WebhookProjection(Projection):
         " customer_id TEXT, reseller_id TEXT)",
     )
 
-    def __init__(self, secrets: SecretBox) -> None:
+    def __init__(self, secrets: SecretBox, clock: Clock = SYSTEM_CLOCK) -> None:
         self.secrets = secrets
+        self.clock = clock
 
     def drop(self, tx: Transaction) -> None:
         """Deliveries are kept: a rebuild must not send anything a second time."""
@@ -161,7 +162,7 @@ class WebhookProjection(Projection):
         envelope = to_envelope(position, event)
         payload = json.dumps(envelope, separators=(",", ":"))
         message_id = f"msg_{subject.hex}_{event.originator_version}"
-        now = iso(datetime.now(UTC))
+        now = iso(self.clock.now())
         for endpoint in endpoints:
             if not _wants(endpoint, kind, subject, owner):
                 continue

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from domain.shared import clock
 from domain.shared.actor import Actor, current_context
 from domain.shared.errors import ClosedError
 from domain.shared.values import Secret
@@ -23,6 +24,7 @@ A = TypeVar("A", bound="SwitchlogAggregate")
 def _metadata() -> dict[str, Any]:
     context = current_context()
     return {
+        "timestamp": clock.now(),
         "actor": context.actor,
         "correlation_id": context.correlation_id,
         "causation_id": context.causation_id,

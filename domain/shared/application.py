@@ -19,6 +19,7 @@ from eventsourcing.persistence import (
 
 from domain.shared.actor import Actor, CommandContext, acting_as
 from domain.shared.aggregate import SwitchlogAggregate
+from domain.shared.clock import SYSTEM_CLOCK, Clock, ticking
 from domain.shared.errors import ConflictError, NotFoundError
 from domain.shared.index import NameIndex, index_id
 
@@ -52,7 +53,9 @@ class SwitchlogApplication(Application[UUID]):
         env: dict[str, str] | None = None,
         transcodings: Sequence[Transcoding] = (),
         share_store_with: SwitchlogApplication | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self.clock = clock
         # Transcodings that need keys (encrypted secrets) come from the composition root.
         self._extra_transcodings = tuple(transcodings)
         # Every context appends to the one log: one recorder (and connection pool) for all.
@@ -77,7 +80,7 @@ class SwitchlogApplication(Application[UUID]):
     @contextmanager
     def command(self, context: CommandContext) -> Iterator[None]:
         """Run one use case as `context`'s actor; storage conflicts become domain errors."""
-        with acting_as(context):
+        with acting_as(context), ticking(self.clock):
             try:
                 yield
             except IntegrityError:

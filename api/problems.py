@@ -12,12 +12,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.shared import errors
 
-_STATUS = {
+# The most specific class in an error's MRO decides; anything unlisted is a 400.
+_STATUS: dict[type[errors.DomainError], int] = {
     errors.InvalidFilterError: 400,
     errors.InvalidValueError: 422,
     errors.NotFoundError: 404,
     errors.ForbiddenError: 403,
     errors.ConflictError: 409,
+    errors.PreconditionFailedError: 412,
     errors.DuplicateError: 409,
     errors.ClosedError: 409,
     errors.AuthenticationError: 401,
@@ -29,10 +31,15 @@ _HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    412: "precondition_failed",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
 }
+
+
+def status_of(kind: type[errors.DomainError]) -> int:
+    return next((_STATUS[k] for k in kind.__mro__ if k in _STATUS), 400)
 
 
 def problem(
@@ -53,7 +60,7 @@ def problem(
 
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.DomainError)
-    status = next((s for kind, s in _STATUS.items() if isinstance(exc, kind)), 400)
+    status = status_of(type(exc))
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return problem(status, exc.code, exc.detail, headers)
 

@@ -13,10 +13,10 @@ from domain.shared.actor import Actor, CommandContext
 from domain.shared.application import SwitchlogApplication
 from domain.shared.errors import (
     AuthenticationError,
-    ConflictError,
     DuplicateError,
     InvalidValueError,
     NotFoundError,
+    PreconditionFailedError,
 )
 from domain.shared.index import NameIndex
 from domain.shared.passwords import hash_password, verify_password
@@ -307,7 +307,7 @@ class DirectoryService(SwitchlogApplication):
 
 def _expect(principal: P, expected_version: int | None) -> P:
     if expected_version is not None and principal.version != expected_version:
-        raise ConflictError(
+        raise PreconditionFailedError(
             f"{type(principal).__name__} {principal.id} is at version {principal.version}, "
             f"not {expected_version}"
         )

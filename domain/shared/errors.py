@@ -37,6 +37,12 @@ class ConflictError(DomainError):
     code = "conflict"
 
 
+class PreconditionFailedError(ConflictError):
+    """The caller's condition (`If-Match` version) no longer holds: it saw an older state."""
+
+    code = "precondition_failed"
+
+
 class DuplicateError(DomainError):
     """A human id (name, login) is already held by another subject."""
 

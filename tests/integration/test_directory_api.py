@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+from uuid import UUID
+
+import pytest
 from fastapi.testclient import TestClient
 
+from adapters.runtime import Runtime
+from domain.shared.actor import CommandContext
+from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.integration.conftest import login
 from tests.integration.helpers import assert_problem, create
 
@@ -91,7 +99,7 @@ def test_names_and_logins_are_unique_and_renaming_frees_the_old_name(
     assert_problem(taken, 409, "duplicate")
 
 
-def test_stale_if_match_gets_409_conflict_and_keeps_the_first_edit(
+def test_stale_if_match_gets_412_precondition_failed_and_keeps_the_first_edit(
     client: TestClient, admin: dict[str, str]
 ) -> None:
     customer = create(client, admin, "customers", name="Acme", currency="EUR", time_zone="UTC")
@@ -99,8 +107,33 @@ def test_stale_if_match_gets_409_conflict_and_keeps_the_first_edit(
     first = client.patch(url, json={"name": "First"}, headers={**admin, "If-Match": '"1"'})
     second = client.patch(url, json={"name": "Second"}, headers={**admin, "If-Match": '"1"'})
     assert first.status_code == 200
-    assert_problem(second, 409, "conflict")
+    assert_problem(second, 412, "precondition_failed")
     assert client.get(url, headers=admin).json()["name"] == "First"
+
+
+def test_a_write_that_loses_a_race_without_if_match_is_409_conflict(
+    client: TestClient, admin: dict[str, str], runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    customer = create(client, admin, "customers", name="Acme", currency="EUR", time_zone="UTC")
+    rival = CommandContext(runtime.directory.authenticate(ADMIN_LOGIN, ADMIN_PASSWORD))
+    save = runtime.directory.save
+
+    def save_after_a_rival(*aggregates: Any, **kwargs: Any) -> Any:
+        # Another request's edit lands between this one's read and its write.
+        monkeypatch.setattr(runtime.directory, "save", save)
+        edit = threading.Thread(
+            target=runtime.directory.update_customer,
+            args=(rival, UUID(customer["id"]), None),
+            kwargs={"time_zone": "Europe/Paris"},
+        )
+        edit.start()
+        edit.join()
+        return save(*aggregates, **kwargs)
+
+    monkeypatch.setattr(runtime.directory, "save", save_after_a_rival)
+    url = f"/v1/customers/{customer['id']}"
+    assert_problem(client.patch(url, json={"name": "Mine"}, headers=admin), 409, "conflict")
+    assert client.get(url, headers=admin).json()["time_zone"] == "Europe/Paris"
 
 
 def test_reseller_sees_and_manages_only_its_own_customers(

@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from adapters.sql import Database, Row, Transaction
+from domain.directory.access import EventFilter
 from domain.shared.aggregate import SwitchlogAggregate, event_changes, event_type, iso
 from projections.base import LoggedEventLike, Projection
 
@@ -96,6 +97,11 @@ class AuditFilter:
     after: int | None = None
     limit: int = 100
     newest_first: bool = True
+
+    def __post_init__(self) -> None:
+        """Refuse a type no event has: it could only match nothing, by mistake."""
+        if self.type:
+            EventFilter.parse({"types": [self.type]})
 
 
 class AuditQueries:

@@ -26,17 +26,10 @@ WRITE_TIMEOUT = 30.0
 
 
 def subscribe(
-    runtime: Runtime,
-    hub: EventHub,
-    actor: Actor,
-    key: str,
-    types: list[str] | None,
-    subject: str | None,
-    customer: str | None,
-    after: Any,
+    runtime: Runtime, hub: EventHub, actor: Actor, key: str, event_filter: object, after: Any
 ) -> Subscription:
     """Validate and authorize a filter and resume position (blocking: run off the loop)."""
-    wanted_events = EventFilter.parse(types, subject, customer)
+    wanted_events = EventFilter.parse(event_filter)
     scope = Visibility.of(actor)
     wanted_events.authorize(scope, runtime.directory.owner_of)
     head = max(hub.head, runtime.source.max_position())
@@ -164,9 +157,7 @@ async def stream_events(
         hub,
         actor,
         "sse",
-        _split(types),
-        subject,
-        customer,
+        {"types": _split(types), "subject": subject, "customer": customer},
         last_event_id if last_event_id is not None else after,
     )
     settings = runtime.settings
@@ -274,24 +265,14 @@ class _Session:
         if key in self.subscriptions:
             await self._reply({"type": "error", "code": "duplicate_subscription", "id": key})
             return
-        flt = message.get("filter") or {}
         try:
-            if not isinstance(flt, dict):
-                raise InvalidFilterError("filter must be an object")
-            types = flt.get("types")
-            if types is not None and not (
-                isinstance(types, list) and all(isinstance(t, str) for t in types)
-            ):
-                raise InvalidFilterError("types must be a list of event type names")
             subscription = await run_in_threadpool(
                 subscribe,
                 self.runtime,
                 self.hub,
                 self.actor,
                 key,
-                types,
-                flt.get("subject"),
-                flt.get("customer"),
+                message.get("filter"),
                 message.get("after"),
             )
         except DomainError as error:

@@ -74,7 +74,7 @@ def register_webhook(
     url = str(body.url)
     check_public_target(url, runtime.settings.webhooks_allow_private_networks)
     wanted = EventFilter.parse(
-        body.event_types, str(body.subject or "") or None, str(body.customer or "") or None
+        {"types": body.event_types, "subject": body.subject, "customer": body.customer}
     )
     wanted.authorize(scope, runtime.directory.owner_of)
     endpoint_id, secret = runtime.webhooks.register(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -89,16 +89,29 @@ class EventFilter:
     subject: UUID | None = None
     customer_id: UUID | None = None
 
+    FIELDS = ("types", "subject", "customer")
+
     @classmethod
-    def parse(
-        cls, types: list[str] | None, subject: str | None, customer: str | None
-    ) -> EventFilter:
-        """Validate a filter as clients send it (names and ids as strings)."""
-        known = event_classes()
-        unknown = sorted(set(types or ()) - known.keys())
-        if unknown:
-            raise InvalidFilterError(f"unknown event types: {', '.join(unknown)}")
-        return cls(frozenset(types or ()), _uuid(subject, "subject"), _uuid(customer, "customer"))
+    def parse(cls, raw: object) -> EventFilter:
+        """Validate a filter as clients send it: an object of `types`, `subject`, `customer`.
+
+        The one validator for every way to follow events (audit, SSE, WebSocket, webhooks),
+        so a typo is refused the same way everywhere instead of silently matching nothing.
+        """
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, Mapping):
+            raise InvalidFilterError("a filter must be an object")
+        unknown_fields = sorted(set(raw) - set(cls.FIELDS))
+        if unknown_fields:
+            raise InvalidFilterError(
+                f"unknown filter fields: {', '.join(map(str, unknown_fields))}"
+                f" (known: {', '.join(cls.FIELDS)})"
+            )
+        types = _event_types(raw.get("types"))
+        return cls(
+            types, _uuid(raw.get("subject"), "subject"), _uuid(raw.get("customer"), "customer")
+        )
 
     def matches(self, event_type: str, subject: UUID, owner: Ownership) -> bool:
         return (
@@ -114,10 +127,23 @@ class EventFilter:
                 raise ForbiddenError(f"this token may not follow that {what}'s events")
 
 
-def _uuid(value: str | None, what: str) -> UUID | None:
+def _event_types(types: object) -> frozenset[str]:
+    if types is None:
+        return frozenset()
+    if not isinstance(types, list | tuple) or not all(isinstance(t, str) for t in types):
+        raise InvalidFilterError("types must be a list of event type names")
+    unknown = sorted(set(types) - event_classes().keys())
+    if unknown:
+        raise InvalidFilterError(f"unknown event types: {', '.join(unknown)}")
+    return frozenset(types)
+
+
+def _uuid(value: object, what: str) -> UUID | None:
     if value is None or value == "":
         return None
+    if not isinstance(value, str | UUID):
+        raise InvalidFilterError(f"{what} must be a UUID")
     try:
-        return UUID(value)
-    except (ValueError, TypeError, AttributeError):
+        return value if isinstance(value, UUID) else UUID(value)
+    except ValueError:
         raise InvalidFilterError(f"{what} must be a UUID") from None

@@ -70,16 +70,20 @@ def command_context(
 
 
 ContextDep = Annotated[CommandContext, Depends(command_context)]
+ETAG_PATTERN = r'^(\*|(W/)?"[0-9]+")$'
 
 
 def expected_version(
-    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+    if_match: Annotated[
+        str | None,
+        Header(alias="If-Match", max_length=100, json_schema_extra={"pattern": ETAG_PATTERN}),
+    ] = None,
 ) -> int | None:
     """An `If-Match: "<version>"` header makes the write conditional on that version."""
     if if_match is None or if_match.strip() == "*":
         return None
     raw = if_match.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):  # "²".isdigit(), yet int("²") fails
         raise InvalidValueError('If-Match must be an ETag this API returned, e.g. "3"')
     return int(raw)
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.shared import errors
 
+MEDIA_TYPE = "application/problem+json"
 # The most specific class in an error's MRO decides; anything unlisted is a 400.
 _STATUS: dict[type[errors.DomainError], int] = {
     errors.InvalidFilterError: 400,
@@ -38,8 +41,46 @@ _HTTP_CODES = {
 }
 
 
+class ValidationIssue(BaseModel):
+    """One way a request does not match its schema."""
+
+    loc: list[str | int] = Field(description="Where: body, query, path or header, then the field")
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem: `detail` is for people, `code` is stable, for programs."""
+
+    type: str = Field(examples=["urn:switchlog:problem:not_found"])
+    title: str
+    status: int
+    detail: str
+    code: str = Field(
+        description="Stable machine-readable code; each response lists the codes it may carry",
+        examples=["not_found"],
+    )
+    errors: list[ValidationIssue] | None = Field(
+        None, description="For `validation_error`: every mismatch found"
+    )
+
+
 def status_of(kind: type[errors.DomainError]) -> int:
     return next((_STATUS[k] for k in kind.__mro__ if k in _STATUS), 400)
+
+
+def codes_by_status() -> dict[int, list[str]]:
+    """Every stable code, by the HTTP status it comes with."""
+    found: dict[int, set[str]] = defaultdict(set)
+    kinds = list(errors.DomainError.__subclasses__())
+    while kinds:
+        kind = kinds.pop()
+        kinds += kind.__subclasses__()
+        found[status_of(kind)].add(kind.code)
+    for status, code in _HTTP_CODES.items():
+        found[status].add(code)
+    found[400].add("malformed_json")
+    return {status: sorted(codes) for status, codes in sorted(found.items())}
 
 
 def problem(
@@ -53,9 +94,7 @@ def problem(
         "code": code,
         **extra,
     }
-    return JSONResponse(
-        body, status_code=status, media_type="application/problem+json", headers=headers
-    )
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:

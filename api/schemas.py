@@ -10,6 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 T = TypeVar("T")
 
+MAX_BIGINT = 2**63 - 1  # positions and offsets meet BIGINT columns
+# Search text reaches SQL: PostgreSQL text cannot hold NUL, and no name or id holds controls.
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=200)]
 Currency = Annotated[str, StringConstraints(min_length=3, max_length=3)]
@@ -72,6 +76,14 @@ class AccountCreate(Strict):
 class AccountUpdate(Strict):
     login: Name = UNSET
     password: Password = UNSET
+
+
+class WriteAccepted(BaseModel):
+    """A committed write its read model did not show in time: read `location` later."""
+
+    id: UUID
+    version: int
+    location: str
 
 
 class Record(BaseModel):

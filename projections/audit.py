@@ -12,9 +12,11 @@ from uuid import UUID
 from adapters.sql import Database, Row, Transaction
 from domain.directory.access import EventFilter
 from domain.shared.aggregate import SwitchlogAggregate, event_changes, event_type, iso
+from domain.shared.errors import InvalidFilterError
 from projections.base import LoggedEventLike, Projection
 
 _NAME_FIELDS = ("name", "login")
+MAX_POSITION = 2**63 - 1  # positions are BIGINT columns
 
 
 class AuditProjection(Projection):
@@ -99,9 +101,17 @@ class AuditFilter:
     newest_first: bool = True
 
     def __post_init__(self) -> None:
-        """Refuse a type no event has: it could only match nothing, by mistake."""
+        """Refuse what can only be a mistake: an unknown type, a position or time out of range."""
         if self.type:
             EventFilter.parse({"types": [self.type]})
+        if self.after is not None and not 0 <= self.after <= MAX_POSITION:
+            raise InvalidFilterError(f"after must be a log position, 0 to {MAX_POSITION}")
+        for name, moment in (("since", self.since), ("until", self.until)):
+            try:
+                if moment is not None:
+                    iso(moment)
+            except OverflowError:
+                raise InvalidFilterError(f"{name} is outside the years 1-9999 in UTC") from None
 
 
 class AuditQueries:

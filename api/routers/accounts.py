@@ -8,11 +8,25 @@ from uuid import UUID
 from fastapi import APIRouter, Response
 
 from api.deps import ContextDep, ExpectedVersionDep, RuntimeDep, ScopeDep
-from api.routers.common import Limit, Offset, Status, fresh_row, page, visible_row
+from api.openapi import created, link, problems
+from api.routers.common import (
+    ACCEPTED,
+    EDIT_RESPONSES,
+    Limit,
+    LoginFilter,
+    Offset,
+    Status,
+    fresh_row,
+    page,
+    visible_row,
+)
+from api.routing import ProblemRoute
 from api.schemas import AccountCreate, AccountPublic, AccountUpdate, Page
 
-router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+router = APIRouter(prefix="/v1/accounts", tags=["accounts"], route_class=ProblemRoute)
 TABLE = "accounts"
+ITEM = "/v1/accounts/{account_id}"
+BY_ID = {"account_id": "$response.body#/id"}
 
 
 @router.get("", response_model=Page[AccountPublic])
@@ -21,7 +35,7 @@ def list_accounts(
     scope: ScopeDep,
     customer_id: UUID | None = None,
     status: Status | None = None,
-    login: str | None = None,
+    login: LoginFilter = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
@@ -30,7 +44,21 @@ def list_accounts(
     return page(*runtime.directory_queries.list(TABLE, scope, filters, limit, offset))
 
 
-@router.post("", status_code=201, response_model=AccountPublic)
+@router.post(
+    "",
+    status_code=201,
+    response_model=AccountPublic,
+    responses={
+        **ACCEPTED,
+        **created(
+            404,
+            409,
+            GetAccount=link("get", ITEM, **BY_ID),
+            UpdateAccount=link("patch", ITEM, **BY_ID),
+            CloseAccount=link("post", f"{ITEM}/close", **BY_ID),
+        ),
+    },
+)
 def create_account(
     body: AccountCreate, runtime: RuntimeDep, ctx: ContextDep, scope: ScopeDep, response: Response
 ) -> dict[str, Any]:
@@ -39,7 +67,7 @@ def create_account(
     return fresh_row(runtime, TABLE, scope, account_id, response)
 
 
-@router.get("/{account_id}", response_model=AccountPublic)
+@router.get("/{account_id}", response_model=AccountPublic, responses=problems(404))
 def get_account(
     account_id: UUID, runtime: RuntimeDep, scope: ScopeDep, response: Response
 ) -> dict[str, Any]:
@@ -47,7 +75,7 @@ def get_account(
     return visible_row(runtime, TABLE, scope, account_id, response)
 
 
-@router.patch("/{account_id}", response_model=AccountPublic)
+@router.patch("/{account_id}", response_model=AccountPublic, responses=EDIT_RESPONSES)
 def update_account(
     account_id: UUID,
     body: AccountUpdate,
@@ -63,7 +91,11 @@ def update_account(
     return fresh_row(runtime, TABLE, scope, account_id, response, version)
 
 
-@router.post("/{account_id}/close", response_model=AccountPublic)
+@router.post(
+    "/{account_id}/close",
+    response_model=AccountPublic,
+    responses=EDIT_RESPONSES,
+)
 def close_account(
     account_id: UUID,
     runtime: RuntimeDep,

@@ -6,29 +6,41 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from api.deps import RuntimeDep, ScopeDep
-from api.schemas import AuditItem, Page, SubjectState
+from api.openapi import problems
+from api.routing import ProblemRoute
+from api.schemas import MAX_BIGINT, PRINTABLE, AuditItem, Page, SubjectState
 from domain.shared.actor import Realm
 from domain.shared.aggregate import as_utc
 from domain.shared.errors import NotFoundError
 from projections.audit import AuditFilter
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=ProblemRoute)
 
 
-@router.get("", response_model=Page[AuditItem])
+@router.get("", response_model=Page[AuditItem], responses=problems(400, 403))
 def search_audit(
     runtime: RuntimeDep,
     scope: ScopeDep,
-    subject: Annotated[str | None, Query(description="Aggregate id, or a name/login")] = None,
-    actor: Annotated[str | None, Query(description="Actor id or login")] = None,
+    subject: Annotated[
+        str | None,
+        Query(max_length=100, pattern=PRINTABLE, description="Aggregate id, or a name/login"),
+    ] = None,
+    actor: Annotated[
+        str | None, Query(max_length=100, pattern=PRINTABLE, description="Actor id or login")
+    ] = None,
     realm: Realm | None = None,
-    type: Annotated[str | None, Query(description="Event type, e.g. Customer.Updated")] = None,
+    type: Annotated[
+        str | None,
+        Query(max_length=100, pattern=PRINTABLE, description="Event type, e.g. Customer.Updated"),
+    ] = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    after: Annotated[int | None, Query(ge=0, description="A `next` from the previous page")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_BIGINT, description="A `next` from the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     order: Literal["desc", "asc"] = "desc",
 ) -> dict[str, Any]:
@@ -49,9 +61,11 @@ def search_audit(
     return {"items": items, "next": next_position}
 
 
-@router.get("/subjects/{subject}", response_model=SubjectState)
+@router.get("/subjects/{subject}", response_model=SubjectState, responses=problems(403, 404))
 def subject_as_of(
-    subject: str,
+    subject: Annotated[
+        str, Path(max_length=100, pattern=PRINTABLE, description="Aggregate id, or a name/login")
+    ],
     runtime: RuntimeDep,
     scope: ScopeDep,
     as_of: Annotated[datetime | None, Query(description="Defaults to now")] = None,

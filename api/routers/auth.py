@@ -4,18 +4,46 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Form
 from fastapi.security import OAuth2PasswordRequestForm
 
 from api.deps import RuntimeDep, TokensDep
+from api.openapi import problems
+from api.routing import ProblemRoute
 from api.schemas import Token
 
-router = APIRouter(prefix="/v1/auth", tags=["auth"])
+router = APIRouter(prefix="/v1/auth", tags=["auth"], route_class=ProblemRoute)
+_SECRET = {"format": "password"}
 
 
-@router.post("/token", response_model=Token)
+class PasswordForm(OAuth2PasswordRequestForm):
+    """OAuth2's password grant form (RFC 6749 4.3.2), every field bounded."""
+
+    def __init__(
+        self,
+        *,
+        grant_type: Annotated[str | None, Form(pattern="^password$", max_length=8)] = None,
+        username: Annotated[str, Form(max_length=100)],
+        password: Annotated[str, Form(max_length=200, json_schema_extra=_SECRET)],
+        scope: Annotated[str, Form(max_length=1000)] = "",
+        client_id: Annotated[str | None, Form(max_length=100)] = None,
+        client_secret: Annotated[
+            str | None, Form(max_length=200, json_schema_extra=_SECRET)
+        ] = None,
+    ) -> None:
+        super().__init__(
+            grant_type=grant_type,
+            username=username,
+            password=password,
+            scope=scope,
+            client_id=client_id,
+            client_secret=client_secret,
+        )
+
+
+@router.post("/token", response_model=Token, responses=problems(401))
 def issue_token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], runtime: RuntimeDep, tokens: TokensDep
+    form: Annotated[PasswordForm, Depends()], runtime: RuntimeDep, tokens: TokensDep
 ) -> dict[str, Any]:
     """Exchange a login and password (any realm) for a bearer JWT."""
     actor = runtime.directory.authenticate(form.username, form.password)

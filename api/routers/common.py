@@ -9,12 +9,27 @@ from fastapi import Query, Response
 from fastapi.responses import JSONResponse
 
 from adapters.runtime import Runtime
+from api.openapi import problems
+from api.schemas import MAX_BIGINT, PRINTABLE, WriteAccepted
 from domain.directory.access import Scope
 from domain.shared.errors import NotFoundError
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
-Offset = Annotated[int, Query(ge=0, description="Rows to skip; use the `next` of a page")]
+Offset = Annotated[
+    int, Query(ge=0, le=MAX_BIGINT, description="Rows to skip; use the `next` of a page")
+]
+NameFilter = Annotated[
+    str | None, Query(max_length=100, pattern=PRINTABLE, description="Exact name")
+]
+LoginFilter = Annotated[
+    str | None, Query(max_length=100, pattern=PRINTABLE, description="Exact login")
+]
 Status = Literal["open", "closed"]
+# fresh_row's answer when the read model is too slow to show the write.
+ACCEPTED: dict[int | str, dict[str, Any]] = {
+    202: {"model": WriteAccepted, "description": "Committed; the read model shows it later"}
+}
+EDIT_RESPONSES = {**ACCEPTED, **problems(403, 404, 409)}
 
 
 def visible_row(

@@ -8,11 +8,25 @@ from uuid import UUID
 from fastapi import APIRouter, Response
 
 from api.deps import ContextDep, ExpectedVersionDep, RuntimeDep, ScopeDep
-from api.routers.common import Limit, Offset, Status, fresh_row, page, visible_row
+from api.openapi import body_link, created, link, problems
+from api.routers.common import (
+    ACCEPTED,
+    EDIT_RESPONSES,
+    Limit,
+    NameFilter,
+    Offset,
+    Status,
+    fresh_row,
+    page,
+    visible_row,
+)
+from api.routing import ProblemRoute
 from api.schemas import CustomerCreate, CustomerPublic, CustomerUpdate, Page
 
-router = APIRouter(prefix="/v1/customers", tags=["customers"])
+router = APIRouter(prefix="/v1/customers", tags=["customers"], route_class=ProblemRoute)
 TABLE = "customers"
+ITEM = "/v1/customers/{customer_id}"
+BY_ID = {"customer_id": "$response.body#/id"}
 
 
 @router.get("", response_model=Page[CustomerPublic])
@@ -21,7 +35,7 @@ def list_customers(
     scope: ScopeDep,
     reseller_id: UUID | None = None,
     status: Status | None = None,
-    name: str | None = None,
+    name: NameFilter = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
@@ -30,7 +44,26 @@ def list_customers(
     return page(*runtime.directory_queries.list(TABLE, scope, filters, limit, offset))
 
 
-@router.post("", status_code=201, response_model=CustomerPublic)
+@router.post(
+    "",
+    status_code=201,
+    response_model=CustomerPublic,
+    responses={
+        **ACCEPTED,
+        **created(
+            403,
+            404,
+            409,
+            GetCustomer=link("get", ITEM, **BY_ID),
+            UpdateCustomer=link("patch", ITEM, **BY_ID),
+            CloseCustomer=link("post", f"{ITEM}/close", **BY_ID),
+            CreateAccount=body_link("post", "/v1/accounts", customer_id="$response.body#/id"),
+            GetSubjectAsOf=link(
+                "get", "/v1/audit/subjects/{subject}", subject="$response.body#/id"
+            ),
+        ),
+    },
+)
 def create_customer(
     body: CustomerCreate, runtime: RuntimeDep, ctx: ContextDep, scope: ScopeDep, response: Response
 ) -> dict[str, Any]:
@@ -39,7 +72,7 @@ def create_customer(
     return fresh_row(runtime, TABLE, scope, customer_id, response)
 
 
-@router.get("/{customer_id}", response_model=CustomerPublic)
+@router.get("/{customer_id}", response_model=CustomerPublic, responses=problems(404))
 def get_customer(
     customer_id: UUID, runtime: RuntimeDep, scope: ScopeDep, response: Response
 ) -> dict[str, Any]:
@@ -47,7 +80,11 @@ def get_customer(
     return visible_row(runtime, TABLE, scope, customer_id, response)
 
 
-@router.patch("/{customer_id}", response_model=CustomerPublic)
+@router.patch(
+    "/{customer_id}",
+    response_model=CustomerPublic,
+    responses=EDIT_RESPONSES,
+)
 def update_customer(
     customer_id: UUID,
     body: CustomerUpdate,
@@ -63,7 +100,11 @@ def update_customer(
     return fresh_row(runtime, TABLE, scope, customer_id, response, version)
 
 
-@router.post("/{customer_id}/close", response_model=CustomerPublic)
+@router.post(
+    "/{customer_id}/close",
+    response_model=CustomerPublic,
+    responses=EDIT_RESPONSES,
+)
 def close_customer(
     customer_id: UUID,
     runtime: RuntimeDep,

@@ -7,6 +7,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
+from pydantic import StringConstraints
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -15,13 +16,16 @@ from adapters.event_hub import EventHub, StreamItem
 from adapters.observability import STREAM_SUBSCRIBERS
 from adapters.runtime import Runtime
 from api.deps import ActorDep, RuntimeDep, actor_for_token
+from api.openapi import problems
+from api.routing import ProblemRoute
 from api.streaming import OVERFLOW, Outbox, Subscription, cancel, pump, send_with_deadline
 from domain.directory.access import EventFilter, sees_event
 from domain.directory.access import Scope as Visibility
 from domain.shared.actor import Actor
 from domain.shared.errors import DomainError, InvalidFilterError
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], route_class=ProblemRoute)
+TypeNames = Annotated[str, StringConstraints(max_length=1000)]
 WRITE_TIMEOUT = 30.0
 
 
@@ -46,9 +50,10 @@ def subscribe(
 def _position(after: Any, head: int) -> int:
     if after is None or after == "":
         return head
-    if isinstance(after, bool) or not str(after).isdigit():
+    text = str(after)
+    if isinstance(after, bool) or not (text.isascii() and text.isdigit()):
         raise InvalidFilterError("a resume position must be a log position (an integer >= 0)")
-    position = int(after)
+    position = int(text)
     if position > head:
         raise InvalidFilterError(f"position {position} is beyond the log's head ({head})")
     return position
@@ -135,19 +140,29 @@ async def _disconnected(receive: Receive) -> None:
 @router.get(
     "/v1/events/stream",
     response_class=Response,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"},
+        **problems(400, 403),
+    },
 )
 async def stream_events(
     request: Request,
     runtime: RuntimeDep,
     actor: ActorDep,
     types: Annotated[
-        list[str] | None, Query(description="Event types (repeat or comma-separate)")
+        list[TypeNames] | None,
+        Query(max_length=100, description="Event types (repeat or comma-separate)"),
     ] = None,
-    subject: Annotated[str | None, Query(description="Only this aggregate's events")] = None,
-    customer: Annotated[str | None, Query(description="Only this customer's events")] = None,
-    after: Annotated[str | None, Query(description="Resume after this log position")] = None,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    subject: Annotated[
+        str | None, Query(max_length=100, description="Only this aggregate's events")
+    ] = None,
+    customer: Annotated[
+        str | None, Query(max_length=100, description="Only this customer's events")
+    ] = None,
+    after: Annotated[
+        str | None, Query(max_length=100, description="Resume after this log position")
+    ] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=100)] = None,
 ) -> Response:
     """Follow events live as SSE; each event's id is its log position, for Last-Event-ID."""
     hub: EventHub = request.app.state.hub
@@ -168,7 +183,9 @@ async def stream_events(
 
 # -- WebSocket --------------------------------------------------------------------------
 @router.websocket("/v1/ws")
-async def events_websocket(websocket: WebSocket, token: str | None = None) -> None:
+async def events_websocket(
+    websocket: WebSocket, token: Annotated[str | None, Query(max_length=4096)] = None
+) -> None:
     """Subscribe/unsubscribe with filters, resume from a position, ping/pong; JSON frames."""
     runtime: Runtime = websocket.app.state.runtime
     hub: EventHub = websocket.app.state.hub

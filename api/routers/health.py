@@ -7,8 +7,9 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.deps import RuntimeDep
+from api.routing import ProblemRoute
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=ProblemRoute)
 
 
 @router.get("/healthz")

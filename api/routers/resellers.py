@@ -8,11 +8,25 @@ from uuid import UUID
 from fastapi import APIRouter, Response
 
 from api.deps import ContextDep, ExpectedVersionDep, RuntimeDep, ScopeDep
-from api.routers.common import Limit, Offset, Status, fresh_row, page, visible_row
+from api.openapi import body_link, created, link, problems
+from api.routers.common import (
+    ACCEPTED,
+    EDIT_RESPONSES,
+    Limit,
+    NameFilter,
+    Offset,
+    Status,
+    fresh_row,
+    page,
+    visible_row,
+)
+from api.routing import ProblemRoute
 from api.schemas import Page, ResellerCreate, ResellerPublic, ResellerUpdate
 
-router = APIRouter(prefix="/v1/resellers", tags=["resellers"])
+router = APIRouter(prefix="/v1/resellers", tags=["resellers"], route_class=ProblemRoute)
 TABLE = "resellers"
+ITEM = "/v1/resellers/{reseller_id}"
+BY_ID = {"reseller_id": "$response.body#/id"}
 
 
 @router.get("", response_model=Page[ResellerPublic])
@@ -20,7 +34,7 @@ def list_resellers(
     runtime: RuntimeDep,
     scope: ScopeDep,
     status: Status | None = None,
-    name: str | None = None,
+    name: NameFilter = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
@@ -29,7 +43,22 @@ def list_resellers(
     return page(*runtime.directory_queries.list(TABLE, scope, filters, limit, offset))
 
 
-@router.post("", status_code=201, response_model=ResellerPublic)
+@router.post(
+    "",
+    status_code=201,
+    response_model=ResellerPublic,
+    responses={
+        **ACCEPTED,
+        **created(
+            403,
+            409,
+            GetReseller=link("get", ITEM, **BY_ID),
+            UpdateReseller=link("patch", ITEM, **BY_ID),
+            CloseReseller=link("post", f"{ITEM}/close", **BY_ID),
+            CreateCustomer=body_link("post", "/v1/customers", reseller_id="$response.body#/id"),
+        ),
+    },
+)
 def create_reseller(
     body: ResellerCreate, runtime: RuntimeDep, ctx: ContextDep, scope: ScopeDep, response: Response
 ) -> dict[str, Any]:
@@ -38,7 +67,7 @@ def create_reseller(
     return fresh_row(runtime, TABLE, scope, reseller_id, response)
 
 
-@router.get("/{reseller_id}", response_model=ResellerPublic)
+@router.get("/{reseller_id}", response_model=ResellerPublic, responses=problems(404))
 def get_reseller(
     reseller_id: UUID, runtime: RuntimeDep, scope: ScopeDep, response: Response
 ) -> dict[str, Any]:
@@ -46,7 +75,11 @@ def get_reseller(
     return visible_row(runtime, TABLE, scope, reseller_id, response)
 
 
-@router.patch("/{reseller_id}", response_model=ResellerPublic)
+@router.patch(
+    "/{reseller_id}",
+    response_model=ResellerPublic,
+    responses=EDIT_RESPONSES,
+)
 def update_reseller(
     reseller_id: UUID,
     body: ResellerUpdate,
@@ -62,7 +95,11 @@ def update_reseller(
     return fresh_row(runtime, TABLE, scope, reseller_id, response, version)
 
 
-@router.post("/{reseller_id}/close", response_model=ResellerPublic)
+@router.post(
+    "/{reseller_id}/close",
+    response_model=ResellerPublic,
+    responses=EDIT_RESPONSES,
+)
 def close_reseller(
     reseller_id: UUID,
     runtime: RuntimeDep,

@@ -7,22 +7,29 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Response
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, UrlConstraints
 
 from adapters.net import check_public_target
 from adapters.runtime import Runtime
 from api.deps import ContextDep, RuntimeDep, ScopeDep
+from api.openapi import created, link, problems
+from api.routing import ProblemRoute
 from domain.directory.access import EventFilter
 from domain.webhooks.aggregates import WebhookEndpoint
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=ProblemRoute)
+ITEM = "/v1/webhooks/{webhook_id}"
+BY_ID = {"webhook_id": "$response.body#/id"}
+EventType = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: AnyHttpUrl
-    event_types: list[str] | None = Field(None, description="Event types; all when omitted")
+    url: Annotated[AnyHttpUrl, UrlConstraints(max_length=2048)]
+    event_types: list[EventType] | None = Field(
+        None, max_length=100, description="Event types; all when omitted"
+    )
     subject: UUID | None = Field(None, description="Only this aggregate's events")
     customer: UUID | None = Field(None, description="Only this customer's events")
 
@@ -66,7 +73,17 @@ def _await_status(runtime: Runtime, endpoint_id: UUID, status: str) -> None:
     runtime.read_your_writes("webhooks", shown)
 
 
-@router.post("", status_code=201, response_model=WebhookCreated)
+@router.post(
+    "",
+    status_code=201,
+    response_model=WebhookCreated,
+    responses=created(
+        400,
+        403,
+        GetWebhook=link("get", ITEM, **BY_ID),
+        DeleteWebhook=link("delete", ITEM, **BY_ID),
+    ),
+)
 def register_webhook(
     body: WebhookCreate, runtime: RuntimeDep, ctx: ContextDep, scope: ScopeDep
 ) -> dict[str, Any]:
@@ -100,13 +117,13 @@ def list_webhooks(runtime: RuntimeDep, ctx: ContextDep, scope: ScopeDep) -> list
     ]
 
 
-@router.get("/{webhook_id}", response_model=WebhookPublic)
+@router.get("/{webhook_id}", response_model=WebhookPublic, responses=problems(404))
 def get_webhook(webhook_id: UUID, runtime: RuntimeDep, ctx: ContextDep) -> dict[str, Any]:
     """One endpoint, with its status (a 410 from the receiver disables it)."""
     return _public(runtime.webhooks.endpoint(ctx, webhook_id))
 
 
-@router.delete("/{webhook_id}", status_code=204)
+@router.delete("/{webhook_id}", status_code=204, responses=problems(404))
 def delete_webhook(webhook_id: UUID, runtime: RuntimeDep, ctx: ContextDep) -> Response:
     """Stop deliveries to an endpoint; pending ones are cancelled."""
     runtime.webhooks.delete(ctx, webhook_id)

@@ -44,6 +44,12 @@ PARKED_DDL = (
 )
 
 
+def consumer_group(base: str, projection: Projection) -> str:
+    """Each read model consumes as a group of its own, named with its schema version: one
+    added later, or rebuilt for a new schema, reads the topic from the start by itself."""
+    return f"{base}.{projection.name}.v{projection.version}"
+
+
 class KafkaProjector:
     """Runs projections as a member of a Kafka consumer group."""
 
@@ -167,7 +173,7 @@ class KafkaProjector:
                 highest = events[-1].position
                 for projection in self.projections:
                     tx.execute(
-                        "UPDATE projection_positions SET position = %s, updated_at = %s"
+                        "UPDATE projection_state SET position = %s, updated_at = %s"
                         " WHERE name = %s AND position < %s",
                         (highest, iso(self.clock.now()), projection.name, highest),
                     )

@@ -15,7 +15,7 @@ from uuid import UUID
 from eventsourcing.persistence import Recording
 
 from adapters.clock import FileClock
-from adapters.kafka_consumer import KafkaProjector, read_window
+from adapters.kafka_consumer import KafkaProjector, consumer_group, read_window
 from adapters.kafka_relay import PUBLISHERS, Relay
 from adapters.locks import single_active_lock
 from adapters.observability import EVENTS_APPENDED, READ_YOUR_WRITES_TIMEOUTS
@@ -72,7 +72,8 @@ class Runtime:
             batch_size=settings.projection_batch_size,
             clock=self.clock,
         )
-        self.runner.setup()
+        # Read models built with another schema version rebuild themselves from the log.
+        self.rebuilding = self.runner.setup()
         self.directory_queries = DirectoryQueries(self.db)
         self.audit = AuditQueries(self.db)
         self.store_db = (
@@ -113,22 +114,37 @@ class Runtime:
     def start_relay(self) -> None:
         self._start("relay", self.relay().run)
 
-    def kafka_projector(self) -> KafkaProjector:
+    def kafka_projectors(self) -> list[KafkaProjector]:
+        """One Kafka consumer per read model, each in a group (and with offsets) of its own."""
         s = self.settings
         if not s.kafka_bootstrap:
             raise RuntimeError("SWITCHLOG_KAFKA_BOOTSTRAP is not set")
-        projector = KafkaProjector(
-            s.kafka_bootstrap,
-            s.kafka_topic,
-            s.kafka_group,
-            self.db,
-            list(self.runner.projections.values()),
-            self.source.mapper,
-            s.projection_batch_size,
-            self.clock,
-        )
-        projector.setup()
-        return projector
+        projectors = []
+        for projection in self.runner.projections.values():
+            projector = KafkaProjector(
+                s.kafka_bootstrap,
+                s.kafka_topic,
+                consumer_group(s.kafka_group, projection),
+                self.db,
+                [projection],
+                self.source.mapper,
+                s.projection_batch_size,
+                self.clock,
+            )
+            projector.setup()
+            projectors.append(projector)
+        return projectors
+
+    def run_kafka_projectors(self, stop: threading.Event) -> None:
+        """Follow Kafka with every read model until `stop` is set."""
+        threads = [
+            threading.Thread(target=p.run, args=(stop,), name=f"kafka-{p.group}", daemon=True)
+            for p in self.kafka_projectors()
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     def replay(
         self, since: datetime, until: datetime, into_url: str, from_kafka: bool
@@ -141,7 +157,7 @@ class Runtime:
         path = Path(sqlite_path(into_url)) if into_url.startswith("sqlite:") else None
         created = path if path is not None and not path.exists() else None
         scratch = open_database(into_url)
-        projections = self._projections()[:2]  # a scratch copy must never enqueue webhooks
+        projections = [p for p in self._projections() if p.replay_safe]
         try:
             with scratch.transaction() as tx:
                 for projection in projections:

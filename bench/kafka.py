@@ -86,11 +86,10 @@ def _relay_and_consume(events: int, scratch: Path, broker: Any, console: Console
             }
         )
         consumers = Runtime(consumer_settings)
-        projector = consumers.kafka_projector()
         audited = sum(1 for e in batch if getattr(e.event, "audited", False))
         stop = threading.Event()
         started = time.perf_counter()
-        worker = threading.Thread(target=projector.run, args=(stop,))
+        worker = threading.Thread(target=consumers.run_kafka_projectors, args=(stop,))
         worker.start()
         while _count(consumers, "audit_log") < audited:
             time.sleep(0.05)

@@ -10,6 +10,7 @@ import re
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
@@ -66,6 +67,8 @@ def serve(
     settings = rt.settings
     try:
         password = rt.bootstrap_admin(warn)
+        if rt.rebuilding:
+            warn(f"schema changed, read models rebuild from the log: {', '.join(rt.rebuilding)}")
         if settings.webhooks_in_process:
             rt.start_webhooks()
         if settings.kafka_bootstrap and settings.relay_in_process:
@@ -208,23 +211,40 @@ def projections_rebuild(name: Annotated[str, typer.Argument(help="Projection nam
         rt.close()
         fail(error.args[0])
     try:
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-        ) as progress:
-            task = progress.add_task(f"rebuilding {name}", total=rt.source.max_position())
-
-            def advance(position: int, head: int) -> None:
-                progress.update(task, completed=position, total=head)
-
-            applied = rt.runner.rebuild(name, advance)
-            progress.update(task, completed=rt.runner.position(name))
+        applied = _with_progress(rt, [name], lambda advance: rt.runner.rebuild(name, advance))
     finally:
         rt.close()
     console.print(f"{name}: rebuilt from {applied} events")
+
+
+def _with_progress(
+    rt: Runtime, names: list[str], work: Callable[[Callable[[int, int], None]], int]
+) -> int:
+    """Run a rebuild or catch-up of `names`, showing a progress bar over the log."""
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task(f"rebuilding {', '.join(names)}", total=rt.source.max_position())
+
+        def advance(position: int, head: int) -> None:
+            progress.update(task, completed=position, total=head)
+
+        applied = work(advance)
+        progress.update(task, completed=min(rt.runner.position(n) for n in names))
+    return applied
+
+
+def _rebuild_stale(rt: Runtime) -> None:
+    """Read models whose schema version changed rebuild before the process follows the log."""
+    if rt.rebuilding:
+        warn(f"schema changed, rebuilding from the log: {', '.join(rt.rebuilding)}")
+        _with_progress(
+            rt, rt.rebuilding, lambda advance: rt.runner.catch_up(rt.rebuilding, advance)
+        )
 
 
 class Source(StrEnum):
@@ -252,8 +272,12 @@ def project(
     stop = _until_signalled()
     try:
         if source is Source.kafka:
-            rt.kafka_projector().run(stop)
-        elif once:
+            if rt.rebuilding:
+                warn(f"schema changed, rebuilding from Kafka: {', '.join(rt.rebuilding)}")
+            rt.run_kafka_projectors(stop)
+            return
+        _rebuild_stale(rt)
+        if once:
             applied = rt.runner.catch_up()
             console.print(f"applied {applied} events")
         else:

@@ -31,6 +31,11 @@ class Projection:
     name: ClassVar[str]
     schema: ClassVar[Sequence[str]] = ()
     tables: ClassVar[Sequence[str]] = ()
+    # Raise it whenever the tables or what a handler writes change: the read model then
+    # rebuilds itself from the log on the next start.
+    version: ClassVar[int] = 1
+    # May a scratch replay run it? Never for a read model that sends anything outward.
+    replay_safe: ClassVar[bool] = True
 
     def create(self, tx: Transaction) -> None:
         for statement in self.schema:
@@ -39,6 +44,9 @@ class Projection:
     def drop(self, tx: Transaction) -> None:
         for table in self.tables:
             tx.execute(f"DROP TABLE IF EXISTS {table}")
+
+    def reset(self, tx: Transaction) -> None:
+        """Forget where any source got to for this read model (it rebuilds from the start)."""
 
     def apply_batch(self, tx: Transaction, batch: Sequence[LoggedEventLike]) -> None:
         for item in batch:

@@ -16,9 +16,10 @@ from projections.base import EventSource, Projection
 
 log = logging.getLogger(__name__)
 
-POSITIONS_DDL = (
-    "CREATE TABLE IF NOT EXISTS projection_positions ("
-    " name TEXT PRIMARY KEY, position BIGINT NOT NULL, updated_at TEXT NOT NULL)"
+# Each read model's own position in the log and the schema version its rows were built with.
+STATE_DDL = (
+    "CREATE TABLE IF NOT EXISTS projection_state (name TEXT PRIMARY KEY,"
+    " position BIGINT NOT NULL, schema_version BIGINT NOT NULL, updated_at TEXT NOT NULL)"
 )
 
 Progress = Callable[[int, int], None]
@@ -59,12 +60,52 @@ class ProjectionRunner:
         self._advanced = threading.Condition()
         self.failures = FailureLog(log, "projections")
 
-    def setup(self) -> None:
+    def setup(self) -> list[str]:
+        """Create the read models; rebuild those built with another schema version.
+
+        A read model whose stored schema version differs from its code's is dropped and its
+        position reset, in one transaction, so catching up rebuilds it by itself. Returns
+        the names of the read models that have history to rebuild.
+        """
+        rebuilding = []
+        history = self.source.max_position() > 0
         with self.db.transaction() as tx:
-            tx.execute(POSITIONS_DDL)
+            tx.execute(STATE_DDL)
+            tx.execute("DROP TABLE IF EXISTS projection_positions")  # before schema versions
             for projection in self.projections.values():
-                projection.create(tx)
-                self._ensure_position(tx, projection.name)
+                if self._reset_if_stale(tx, projection) and history:
+                    rebuilding.append(projection.name)
+        return rebuilding
+
+    def _reset_if_stale(self, tx: Transaction, projection: Projection) -> bool:
+        tx.execute(
+            "INSERT INTO projection_state (name, position, schema_version, updated_at)"
+            " VALUES (%s, 0, -1, %s) ON CONFLICT (name) DO NOTHING",
+            (projection.name, self._now()),
+        )
+        # Row-locks the state on PostgreSQL, so two starting processes reset it once.
+        tx.execute("UPDATE projection_state SET name = name WHERE name = %s", (projection.name,))
+        row = tx.fetchone(
+            "SELECT schema_version FROM projection_state WHERE name = %s", (projection.name,)
+        )
+        if row is not None and int(row["schema_version"]) == projection.version:
+            projection.create(tx)
+            return False
+        log.warning(
+            "read model %s is at schema version %s, the code's is %s: rebuilding it",
+            projection.name,
+            row["schema_version"] if row else None,
+            projection.version,
+        )
+        projection.drop(tx)
+        projection.create(tx)
+        projection.reset(tx)
+        tx.execute(
+            "UPDATE projection_state SET position = 0, schema_version = %s, updated_at = %s"
+            " WHERE name = %s",
+            (projection.version, self._now(), projection.name),
+        )
+        return True
 
     def get(self, name: str) -> Projection:
         try:
@@ -92,7 +133,7 @@ class ProjectionRunner:
                 with tx.pipeline():
                     projection.apply_batch(tx, batch)
                 moved = tx.execute(
-                    "UPDATE projection_positions SET position = %s, updated_at = %s"
+                    "UPDATE projection_state SET position = %s, updated_at = %s"
                     " WHERE name = %s AND position = %s",
                     (batch[-1].position, self._now(), projection.name, start),
                 )
@@ -124,13 +165,8 @@ class ProjectionRunner:
         """Drop the read model and build it again from position zero."""
         projection = self.get(name)
         with self.db.transaction() as tx:
-            projection.drop(tx)
-            projection.create(tx)
-            self._ensure_position(tx, name)
-            tx.execute(
-                "UPDATE projection_positions SET position = 0, updated_at = %s WHERE name = %s",
-                (self._now(), name),
-            )
+            tx.execute("UPDATE projection_state SET schema_version = -1 WHERE name = %s", (name,))
+            self._reset_if_stale(tx, projection)
         return self.catch_up([name], progress)
 
     def wake(self) -> None:
@@ -167,15 +203,8 @@ class ProjectionRunner:
 
     @staticmethod
     def _position(tx: Transaction, name: str) -> int:
-        row = tx.fetchone("SELECT position FROM projection_positions WHERE name = %s", (name,))
+        row = tx.fetchone("SELECT position FROM projection_state WHERE name = %s", (name,))
         return int(row["position"]) if row else 0
 
     def _now(self) -> str:
         return iso(self.clock.now())
-
-    def _ensure_position(self, tx: Transaction, name: str) -> None:
-        tx.execute(
-            "INSERT INTO projection_positions (name, position, updated_at) VALUES (%s, 0, %s)"
-            " ON CONFLICT (name) DO NOTHING",
-            (name, self._now()),
-        )

@@ -31,6 +31,7 @@ class WebhookProjection(Projection):
     """Endpoints (their signing secrets sealed, as in the log) and the delivery outbox."""
 
     name = "webhooks"
+    replay_safe = False  # it enqueues deliveries: a scratch replay must never send anything
     tables = ("webhook_endpoints", "webhook_deliveries", "webhook_owners")
     schema = (
         "CREATE TABLE IF NOT EXISTS webhook_endpoints (id TEXT PRIMARY KEY, url TEXT NOT NULL,"

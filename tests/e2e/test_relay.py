@@ -137,7 +137,7 @@ def test_relay_sigkilled_mid_batch_duplicates_nothing_downstream(
         )
     )
     stop = threading.Event()
-    worker = threading.Thread(target=consumers.kafka_projector().run, args=(stop,))
+    worker = threading.Thread(target=consumers.run_kafka_projectors, args=(stop,))
     worker.start()
     try:
         store.runner.catch_up()

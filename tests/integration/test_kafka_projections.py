@@ -53,7 +53,7 @@ def consumers(
         )
     )
     stop = threading.Event()
-    threads = [threading.Thread(target=rt.kafka_projector().run, args=(stop,)) for _ in range(2)]
+    threads = [threading.Thread(target=rt.run_kafka_projectors, args=(stop,)) for _ in range(2)]
     for t in threads:
         t.start()
     yield rt
@@ -117,7 +117,7 @@ def test_poison_messages_are_parked_and_consumption_goes_on(
     producer.close()
     _populate(writer, 2, "second")
     eventually(lambda: _converged(writer, consumers), timeout=60)
-    parked = eventually(lambda: consumers.kafka_projector().parked(), timeout=30)
+    parked = eventually(lambda: consumers.kafka_projectors()[0].parked(), timeout=30)
     reasons = sorted(row["reason"].split(":")[0] for row in parked)
     assert len(parked) == 3
     assert any("no 'ce_type' header" in row["reason"] for row in parked)

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from adapters.event_hub import EventHub
 from adapters.runtime import Runtime
 from adapters.settings import Settings
-from api import openapi, problems
+from api import docs, openapi, problems
 from api.routers import (
     accounts,
     audit,
@@ -55,9 +55,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         version="0.1.0",
         summary="Event-sourced cloud PBX and telecom billing backend",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     problems.install(app)
     openapi.install(app)
+    docs.install(app)
     app.add_middleware(problems.BodySizeLimit, max_bytes=settings.max_body_bytes)
     for router in (auth, resellers, customers, accounts, audit, events, webhooks, health):
         app.include_router(router.router)

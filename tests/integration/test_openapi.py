@@ -1,7 +1,8 @@
-"""The OpenAPI document tells the truth about errors, bounds and links."""
+"""The OpenAPI document tells the truth about errors, bounds and links; /docs works offline."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -115,3 +116,14 @@ def test_create_operations_link_to_what_can_follow(spec: dict[str, Any]) -> None
                 schema = body_ref["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
                 fields = spec["components"]["schemas"][schema]["properties"]
                 assert set(link["requestBody"]) <= set(fields), name
+
+
+def test_swagger_ui_loads_nothing_from_other_hosts(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert re.findall(r"https?://", page.text) == []
+    assets = re.findall(r"""(?:href|src)=["']([^"']+)["']""", page.text)
+    assert any(a.endswith(".js") for a in assets) and any(a.endswith(".css") for a in assets)
+    for asset in assets:
+        assert client.get(asset).status_code == 200, asset
+    assert client.get("/docs/oauth2-redirect").status_code == 200

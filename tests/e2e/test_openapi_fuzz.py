@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -31,10 +32,10 @@ EXCLUDED = ("/v1/events/stream",)
 
 
 @pytest.fixture
-def server(store_url: str, tmp_path: Path) -> Server:
+def server(store_url: str, tmp_path: Path) -> Iterator[Server]:
     env = {**base_env(), **ADMIN, **NO_WEBHOOK_TRAFFIC, "SWITCHLOG_STORE_URL": store_url}
     running = Server(env, tmp_path)
-    yield running  # type: ignore[misc]
+    yield running
     running.stop()
 
 

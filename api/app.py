@@ -12,7 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from adapters.event_hub import EventHub
 from adapters.runtime import Runtime
 from adapters.settings import Settings
-from api import docs, openapi, problems
+from api import docs, observability, openapi, problems
+from api.observability import Correlation
 from api.routers import (
     accounts,
     audit,
@@ -62,6 +63,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     openapi.install(app)
     docs.install(app)
     app.add_middleware(problems.BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(Correlation)
+    app.include_router(observability.router)
     for router in (auth, resellers, customers, accounts, audit, events, webhooks, health):
         app.include_router(router.router)
     return app

@@ -21,13 +21,14 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, Notification, StoredEvent
-from eventsourcing.utils import get_topic
+from eventsourcing.utils import get_topic, resolve_topic
 
 from adapters.secrets import SecretKeyError
 from adapters.store import LoggedEvent
 from domain.shared.actor import Actor
-from domain.shared.aggregate import event_data, event_type, iso
-from domain.shared.registry import event_classes
+from domain.shared.aggregate import event_data, event_name, event_type, iso
+from domain.shared.owners import Owner
+from domain.shared.registry import registry
 
 CONTENT_TYPE = "application/cloudevents+json"
 SOURCE = "urn:switchlog"
@@ -60,9 +61,20 @@ def to_envelope(position: int, event: Any) -> dict[str, Any]:
         "actorlogin": actor.login,
         "actorindividual": actor.individual_id,
         "causationid": event.causation_id,
+        **owner_attributes(event.owners),
     }
     envelope.update({k: v for k, v in optional.items() if v is not None})
     return envelope
+
+
+def owner_attributes(owners: Sequence[Owner]) -> dict[str, str | None]:
+    """The first owner as CloudEvents extension attributes (absent where they don't apply)."""
+    first = owners[0] if owners else Owner()
+    return {
+        "resellerid": str(first.reseller_id) if first.reseller_id else None,
+        "customerid": str(first.customer_id) if first.customer_id else None,
+        "accountid": str(first.account_id) if first.account_id else None,
+    }
 
 
 def encode(envelope: dict[str, Any]) -> bytes:
@@ -78,7 +90,7 @@ def to_kafka(notification: Notification, mapper: Mapper[UUID]) -> tuple[bytes, H
     """The value (stored bytes), `ce_` headers and timestamp (ms) of one stored event."""
     state = mapper.transcoder.decode(notification.state)
     actor: Actor = state["actor"]
-    public_type = notification.topic.partition(":")[2]
+    public_type = event_name(resolve_topic(notification.topic))
     subject = str(notification.originator_id)
     attributes = {
         "ce_specversion": "1.0",
@@ -97,6 +109,7 @@ def to_kafka(notification: Notification, mapper: Mapper[UUID]) -> tuple[bytes, H
         "ce_actorindividual": actor.individual_id,
         "ce_correlationid": state.get("correlation_id"),
         "ce_causationid": state.get("causation_id"),
+        **{f"ce_{k}": v for k, v in owner_attributes(state.get("owners", ())).items()},
     }
     headers = [("content-type", STORED_CONTENT_TYPE)]
     headers += [(k, v.encode()) for k, v in attributes.items() if v is not None]
@@ -114,7 +127,7 @@ def from_kafka(
     attributes = {k: v for k, v in headers or () if k.startswith("ce_")}
     try:
         kind = attributes["ce_type"].decode()
-        registered = event_classes().get(kind)
+        registered = registry().resolve(kind)
         if registered is None:
             raise PoisonMessageError(f"unknown event type {kind!r}")
         if value is None:
@@ -122,7 +135,7 @@ def from_kafka(
         stored = StoredEvent(
             originator_id=UUID(attributes["ce_subject"].decode()),
             originator_version=int(attributes["ce_aggregateversion"]),
-            topic=get_topic(registered[0]),
+            topic=get_topic(registered.event_class),
             state=value,
         )
         position = int(attributes["ce_sequence"])

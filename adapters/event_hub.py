@@ -23,8 +23,8 @@ from starlette.concurrency import run_in_threadpool
 from adapters.envelope import to_envelope
 from adapters.observability import FailureLog
 from adapters.store import NotificationLogSource
-from domain.directory.access import Ownership
 from domain.shared.aggregate import event_type
+from domain.shared.owners import Owner
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class StreamItem:
     position: int
     type: str
     subject: UUID
-    owner: Ownership
+    owners: tuple[Owner, ...]
     json: str
 
 
@@ -48,13 +48,10 @@ class EventHub:
     def __init__(
         self,
         source: NotificationLogSource,
-        owner_of: Callable[[UUID], Ownership],
         ring_size: int = 10_000,
         poll_seconds: float = 0.01,
     ) -> None:
         self.source = source
-        self._owner_of = owner_of
-        self._owners: dict[UUID, Ownership] = {}
         self.ring_size = ring_size
         self.poll_seconds = poll_seconds
         self._items: list[StreamItem] = []
@@ -115,22 +112,11 @@ class EventHub:
                     position=logged.position,
                     type=event_type(event),
                     subject=event.originator_id,
-                    owner=self._owner(event),
+                    owners=tuple(event.owners),
                     json=_json(to_envelope(logged.position, event)),
                 )
             )
         return (batch[-1].position if batch else after), items
-
-    def _owner(self, event: Any) -> Ownership:
-        subject = event.originator_id
-        if "reseller_id" in getattr(event, "changes", {}):
-            self._owners = {k: o for k, o in self._owners.items() if o.customer_id != subject}
-        owner = self._owners.get(subject)
-        if owner is None:
-            if len(self._owners) > 100_000:
-                self._owners.clear()
-            owner = self._owners[subject] = self._owner_of(subject)
-        return owner
 
     # -- subscribers -------------------------------------------------------------
     async def follow(

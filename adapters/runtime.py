@@ -24,11 +24,15 @@ from adapters.settings import Settings
 from adapters.sql import open_database, sqlite_path
 from adapters.store import NotificationLogSource, store_env
 from adapters.webhook_delivery import WebhookDeliverer
+from domain.directory.aggregates import Account, Admin, Customer, Reseller
 from domain.directory.application import LOGIN, DirectoryService
 from domain.shared.actor import Actor, CommandContext
 from domain.shared.aggregate import event_type
 from domain.shared.clock import SYSTEM_CLOCK, Clock
 from domain.shared.errors import ConflictError, DuplicateError
+from domain.shared.index import NameIndex
+from domain.shared.registry import EventRegistry, install
+from domain.webhooks.aggregates import WebhookEndpoint
 from domain.webhooks.application import WebhookService
 from projections.audit import AuditProjection, AuditQueries
 from projections.base import Projection
@@ -37,6 +41,16 @@ from projections.runner import ProjectionRunner
 from projections.webhooks import WebhookProjection
 
 log = logging.getLogger(__name__)
+
+REGISTRY = install(
+    EventRegistry(
+        {
+            "directory": [Admin, Reseller, Customer, Account],
+            "webhooks": [WebhookEndpoint],
+            "shared": [NameIndex],
+        }
+    )
+)
 T = TypeVar("T")
 
 

@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.tokens = TokenService(settings.jwt_key(), settings.jwt_ttl_seconds)
         if settings.projections_in_process:
             active.start_projections()
-        hub = EventHub(active.source, active.directory.owner_of)
+        hub = EventHub(active.source)
         app.state.hub = hub
         active.on_append.append(hub.wake)
         tail = asyncio.create_task(hub.run())

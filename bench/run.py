@@ -142,7 +142,7 @@ def _customers(count: int, updates: int) -> list[Customer]:
                 password_hash=None,
             )
             for n in range(updates):
-                customer.update(time_zone="Europe/Paris" if n % 2 == 0 else "UTC")
+                customer.change_details(time_zone="Europe/Paris" if n % 2 == 0 else "UTC")
         customers.append(customer)
     return customers
 

@@ -23,6 +23,7 @@ class AuditProjection(Projection):
     """Who changed what: the log, flattened into rows an auditor can filter fast."""
 
     name = "audit"
+    version = 2  # v2: event types are named by context (directory.Customer.Created)
     tables = ("audit_log", "audit_names")
     schema = (
         "CREATE TABLE IF NOT EXISTS audit_log ("
@@ -103,7 +104,8 @@ class AuditFilter:
     def __post_init__(self) -> None:
         """Refuse what can only be a mistake: an unknown type, a position or time out of range."""
         if self.type:
-            EventFilter.parse({"types": [self.type]})
+            (canonical,) = EventFilter.parse({"types": [self.type]}).types
+            object.__setattr__(self, "type", canonical)  # an old name finds the new rows
         if self.after is not None and not 0 <= self.after <= MAX_POSITION:
             raise InvalidFilterError(f"after must be a log position, 0 to {MAX_POSITION}")
         for name, moment in (("since", self.since), ("until", self.until)):

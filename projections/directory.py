@@ -9,9 +9,14 @@ from typing import Any
 from adapters.sql import Database, Row, Transaction
 from domain.directory.access import Scope
 from domain.directory.aggregates import Account, Customer, Reseller
-from domain.shared.aggregate import iso, plain
+from domain.shared.aggregate import SwitchlogAggregate, event_type, iso, plain
 from projections.base import Projection
 
+_TABLES = {
+    "directory.Reseller": "resellers",
+    "directory.Customer": "customers",
+    "directory.Account": "accounts",
+}
 _COLUMNS = {
     "resellers": ("name", "login", "status"),
     "customers": ("name", "currency", "time_zone", "reseller_id", "login", "status"),
@@ -72,8 +77,13 @@ class DirectoryProjection(Projection):
 
     @apply.register
     def _account_created(self, event: Account.Created, tx: Transaction, position: int) -> None:
-        owner = tx.fetchone(
-            "SELECT reseller_id FROM customers WHERE id = %s", (str(event.customer_id),)
+        # Accounts created before v2 did not name the reseller: the customer row does.
+        owner = (
+            {"reseller_id": plain(event.reseller_id)}
+            if event.reseller_id
+            else tx.fetchone(
+                "SELECT reseller_id FROM customers WHERE id = %s", (str(event.customer_id),)
+            )
         )
         self._insert(
             tx,
@@ -86,27 +96,17 @@ class DirectoryProjection(Projection):
         )
 
     @apply.register
-    def _reseller_changed(
-        self, event: Reseller.Updated | Reseller.Closed, tx: Transaction, position: int
-    ) -> None:
-        self._update(tx, "resellers", event)
-
-    @apply.register
-    def _customer_changed(
-        self, event: Customer.Updated | Customer.Closed, tx: Transaction, position: int
-    ) -> None:
-        self._update(tx, "customers", event)
-        if "reseller_id" in event.changes:
+    def _changed(self, event: SwitchlogAggregate.Changed, tx: Transaction, position: int) -> None:
+        """Every intent-named change (and the older generic `Updated`) of a directory row."""
+        table = _TABLES.get(event_type(event).rsplit(".", 1)[0])
+        if table is None:
+            return
+        self._update(tx, table, event)
+        if table == "customers" and "reseller_id" in event.changes:
             tx.execute(
                 "UPDATE accounts SET reseller_id = %s WHERE customer_id = %s",
                 (plain(event.changes["reseller_id"][1]), str(event.originator_id)),
             )
-
-    @apply.register
-    def _account_changed(
-        self, event: Account.Updated | Account.Closed, tx: Transaction, position: int
-    ) -> None:
-        self._update(tx, "accounts", event)
 
     @staticmethod
     def _insert(tx: Transaction, table: str, event: Any, **values: Any) -> None:

@@ -91,12 +91,14 @@ class ProjectionRunner:
         if row is not None and int(row["schema_version"]) == projection.version:
             projection.create(tx)
             return False
-        log.warning(
-            "read model %s is at schema version %s, the code's is %s: rebuilding it",
-            projection.name,
-            row["schema_version"] if row else None,
-            projection.version,
-        )
+        stored = int(row["schema_version"]) if row else -1
+        if stored != -1:
+            log.warning(
+                "read model %s is at schema version %s, the code's is %s: rebuilding it",
+                projection.name,
+                stored,
+                projection.version,
+            )
         projection.drop(tx)
         projection.create(tx)
         projection.reset(tx)

@@ -2,9 +2,8 @@
 
 Each published event becomes one delivery row per matching endpoint, in the same
 transaction as the projection's position: an event is enqueued exactly once, whoever
-projects it. Ownership (which customer and reseller an event's subject belongs to) is kept
-in a table of this projection's own, so the outbox never depends on another read model's
-progress.
+projects it. Whom an event belongs to travels on the event itself, so the outbox needs no
+other read model and no lookup to decide which endpoints may see it.
 """
 
 from __future__ import annotations
@@ -18,11 +17,11 @@ from uuid import UUID
 from adapters.envelope import to_envelope
 from adapters.secrets import SecretBox
 from adapters.sql import Transaction
-from domain.directory.access import EventFilter, Ownership, Scope, sees_event
-from domain.directory.aggregates import Account, Customer, Reseller
+from domain.directory.access import EventFilter, Owners, Scope, sees_event
 from domain.shared.actor import Actor, Realm
 from domain.shared.aggregate import SwitchlogAggregate, event_type, iso, plain
 from domain.shared.clock import SYSTEM_CLOCK, Clock
+from domain.shared.registry import registry
 from domain.webhooks.aggregates import WebhookEndpoint
 from projections.base import LoggedEventLike, Projection
 
@@ -31,8 +30,9 @@ class WebhookProjection(Projection):
     """Endpoints (their signing secrets sealed, as in the log) and the delivery outbox."""
 
     name = "webhooks"
+    version = 2  # v2: secrets sealed, event types named by context
     replay_safe = False  # it enqueues deliveries: a scratch replay must never send anything
-    tables = ("webhook_endpoints", "webhook_deliveries", "webhook_owners")
+    tables = ("webhook_endpoints", "webhook_deliveries")
     schema = (
         "CREATE TABLE IF NOT EXISTS webhook_endpoints (id TEXT PRIMARY KEY, url TEXT NOT NULL,"
         " event_types TEXT NOT NULL, subject TEXT, customer_id TEXT, owner_id TEXT NOT NULL,"
@@ -45,8 +45,6 @@ class WebhookProjection(Projection):
         " last_error TEXT, created_at TEXT NOT NULL, delivered_at TEXT,"
         " PRIMARY KEY (endpoint_id, message_id))",
         "CREATE INDEX IF NOT EXISTS webhook_due ON webhook_deliveries (status, next_attempt_at)",
-        "CREATE TABLE IF NOT EXISTS webhook_owners (subject_id TEXT PRIMARY KEY,"
-        " customer_id TEXT, reseller_id TEXT)",
     )
 
     def __init__(self, secrets: SecretBox, clock: Clock = SYSTEM_CLOCK) -> None:
@@ -55,7 +53,7 @@ class WebhookProjection(Projection):
 
     def drop(self, tx: Transaction) -> None:
         """Deliveries are kept: a rebuild must not send anything a second time."""
-        for table in ("webhook_endpoints", "webhook_owners"):
+        for table in ("webhook_endpoints", "webhook_owners"):  # owners: before events had them
             tx.execute(f"DROP TABLE IF EXISTS {table}")
 
     def apply_batch(self, tx: Transaction, batch: Sequence[LoggedEventLike]) -> None:
@@ -88,7 +86,7 @@ class WebhookProjection(Projection):
             (
                 str(event.originator_id),
                 event.url,
-                json.dumps(event.event_types),
+                json.dumps(sorted(registry().canonical(event.event_types))),
                 plain(event.subject),
                 plain(event.customer_id),
                 event.owner_id,
@@ -124,48 +122,19 @@ class WebhookProjection(Projection):
             (str(event.originator_id),),
         )
 
-    # -- ownership ---------------------------------------------------------------------
-    @apply.register
-    def _reseller(self, event: Reseller.Created, tx: Transaction, position: int) -> None:
-        self._own(tx, event.originator_id, None, event.originator_id)
-
-    @apply.register
-    def _customer(self, event: Customer.Created, tx: Transaction, position: int) -> None:
-        self._own(tx, event.originator_id, event.originator_id, event.reseller_id)
-
-    @apply.register
-    def _customer_moved(self, event: Customer.Updated, tx: Transaction, position: int) -> None:
-        if "reseller_id" in event.changes:
-            tx.execute(
-                "UPDATE webhook_owners SET reseller_id = %s WHERE customer_id = %s",
-                (plain(event.changes["reseller_id"][1]), str(event.originator_id)),
-            )
-
-    @apply.register
-    def _account(self, event: Account.Created, tx: Transaction, position: int) -> None:
-        customer = _owner(tx, UUID(str(event.customer_id)))
-        self._own(tx, event.originator_id, event.customer_id, customer.reseller_id)
-
-    @staticmethod
-    def _own(tx: Transaction, subject: Any, customer: Any, reseller: Any) -> None:
-        tx.execute(
-            "INSERT INTO webhook_owners VALUES (%s, %s, %s) ON CONFLICT (subject_id) DO NOTHING",
-            (str(subject), plain(customer), plain(reseller)),
-        )
-
     # -- the outbox --------------------------------------------------------------------
     def _enqueue(
         self, tx: Transaction, position: int, event: Any, endpoints: list[dict[str, Any]]
     ) -> None:
         kind = event_type(event)
         subject = event.originator_id
-        owner = _owner(tx, subject)
+        owners = event.owners
         envelope = to_envelope(position, event)
         payload = json.dumps(envelope, separators=(",", ":"))
         message_id = f"msg_{subject.hex}_{event.originator_version}"
         now = iso(self.clock.now())
         for endpoint in endpoints:
-            if not _wants(endpoint, kind, subject, owner):
+            if not _wants(endpoint, kind, subject, owners):
                 continue
             tx.execute(
                 "INSERT INTO webhook_deliveries (endpoint_id, message_id, position, event_type,"
@@ -175,18 +144,11 @@ class WebhookProjection(Projection):
             )
 
 
-def _owner(tx: Transaction, subject: UUID) -> Ownership:
-    row = tx.fetchone("SELECT * FROM webhook_owners WHERE subject_id = %s", (str(subject),))
-    if row is None:
-        return Ownership()
-    return Ownership(_uuid(row["customer_id"]), _uuid(row["reseller_id"]))
-
-
 def _uuid(value: str | None) -> UUID | None:
     return UUID(value) if value else None
 
 
-def _wants(endpoint: dict[str, Any], kind: str, subject: UUID, owner: Ownership) -> bool:
+def _wants(endpoint: dict[str, Any], kind: str, subject: UUID, owners: Owners) -> bool:
     """Does the endpoint's filter match, and may its owner see the event at all?"""
     owner_scope = Scope.of(
         Actor(id=endpoint["owner_id"], realm=Realm(endpoint["owner_realm"]), role="webhook")
@@ -196,4 +158,4 @@ def _wants(endpoint: dict[str, Any], kind: str, subject: UUID, owner: Ownership)
         _uuid(endpoint["subject"]),
         _uuid(endpoint["customer_id"]),
     )
-    return sees_event(owner_scope, subject, owner) and wanted.matches(kind, subject, owner)
+    return sees_event(owner_scope, owners) and wanted.matches(kind, subject, owners)

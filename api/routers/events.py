@@ -35,13 +35,13 @@ def subscribe(
     """Validate and authorize a filter and resume position (blocking: run off the loop)."""
     wanted_events = EventFilter.parse(event_filter)
     scope = Visibility.of(actor)
-    wanted_events.authorize(scope, runtime.directory.owner_of)
+    wanted_events.authorize(scope, runtime.directory.owners_of)
     head = max(hub.head, runtime.source.max_position())
     position = _position(after, head)
 
     def wanted(item: StreamItem) -> bool:
-        return sees_event(scope, item.subject, item.owner) and wanted_events.matches(
-            item.type, item.subject, item.owner
+        return sees_event(scope, item.owners) and wanted_events.matches(
+            item.type, item.subject, item.owners
         )
 
     return Subscription(key, position, wanted, delivered=position)

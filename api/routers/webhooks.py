@@ -93,7 +93,7 @@ def register_webhook(
     wanted = EventFilter.parse(
         {"types": body.event_types, "subject": body.subject, "customer": body.customer}
     )
-    wanted.authorize(scope, runtime.directory.owner_of)
+    wanted.authorize(scope, runtime.directory.owners_of)
     endpoint_id, secret = runtime.webhooks.register(
         ctx, url, sorted(wanted.types), wanted.subject, wanted.customer_id
     )

@@ -1,17 +1,28 @@
-"""The directory: admins, resellers, customers and accounts."""
+"""The directory: admins, resellers, customers and accounts.
+
+Every change is an intent-named event (`Customer.Renamed`, `Account.LoginChanged`,
+`Customer.Moved`); the generic `DetailsChanged` is kept for plain descriptive fields on an
+allow-list. `Updated` events were written before intent-named events existed: they replay
+as they always did and are never triggered again.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 from uuid import UUID
 
 from domain.shared.actor import Realm
 from domain.shared.aggregate import SwitchlogAggregate
+from domain.shared.owners import Owner
+
+Changed = SwitchlogAggregate.Changed
 
 
 class Principal(SwitchlogAggregate):
     """A subject that can hold a login and authenticate in its realm."""
 
+    context = "directory"
     realm: ClassVar[Realm]
     login: str | None
     password_hash: str | None
@@ -20,19 +31,30 @@ class Principal(SwitchlogAggregate):
     def role(self) -> str:
         return self.realm.value
 
-    class Updated(SwitchlogAggregate.Changed):
-        pass
+    class Updated(Changed):
+        """Before intent-named events: any fields. Replayed, never triggered."""
 
-    class Closed(SwitchlogAggregate.Changed):
-        pass
+    class Closed(Changed):
+        fields = frozenset({"status"})
 
-    def update(self, **fields: Any) -> bool:
-        self.check_open()
-        return self.change(self.Updated, **fields)
+    class LoginChanged(Changed):
+        fields = frozenset({"login"})
+
+    class PasswordChanged(Changed):
+        fields = frozenset({"password_hash"})
 
     def close(self) -> None:
         self.check_open()
         self.change(self.Closed, status="closed")
+
+    def change_login(self, login: str | None) -> None:
+        self.check_open()
+        self.change(self.LoginChanged, login=login)
+
+    def change_password(self, password_hash: str) -> None:
+        """Set a new password, hashed by the caller so replay never hashes again."""
+        self.check_open()
+        self.change(self.PasswordChanged, password_hash=password_hash)
 
 
 class Admin(Principal):
@@ -55,10 +77,19 @@ class Admin(Principal):
         return self.admin_role
 
     class Updated(Principal.Updated):
-        pass
+        """Before intent-named events: any fields. Replayed, never triggered."""
 
     class Closed(Principal.Closed):
         pass
+
+    class LoginChanged(Principal.LoginChanged):
+        pass
+
+    class PasswordChanged(Principal.PasswordChanged):
+        pass
+
+    class RoleChanged(Changed):
+        fields = frozenset({"admin_role"})
 
     class PasswordReset(SwitchlogAggregate.Event):
         """An operator replaced a lost or leaked password; the old one stops working."""
@@ -72,6 +103,10 @@ class Admin(Principal):
         """Set a new password, hashed by the caller so replay never hashes again."""
         self.check_open()
         self.trigger_event(self.PasswordReset, password_hash=password_hash)
+
+    def change_role(self, role: str) -> None:
+        self.check_open()
+        self.change(self.RoleChanged, admin_role=role)
 
 
 class Reseller(Principal):
@@ -91,10 +126,30 @@ class Reseller(Principal):
         self.status = "open"
 
     class Updated(Principal.Updated):
-        pass
+        """Before intent-named events: any fields. Replayed, never triggered."""
 
     class Closed(Principal.Closed):
         pass
+
+    class LoginChanged(Principal.LoginChanged):
+        pass
+
+    class PasswordChanged(Principal.PasswordChanged):
+        pass
+
+    class Renamed(Changed):
+        fields = frozenset({"name"})
+
+    def rename(self, name: str) -> None:
+        self.check_open()
+        self.change(self.Renamed, name=name)
+
+    @classmethod
+    def created_owners(cls, aggregate_id: UUID, fields: dict[str, Any]) -> Sequence[Owner]:
+        return (Owner(reseller_id=aggregate_id),)
+
+    def owners(self) -> Sequence[Owner]:
+        return (Owner(reseller_id=self.id),)
 
 
 class Customer(Principal):
@@ -136,10 +191,55 @@ class Customer(Principal):
         self.status = "open"
 
     class Updated(Principal.Updated):
-        pass
+        """Before intent-named events: any fields. Replayed, never triggered."""
 
     class Closed(Principal.Closed):
         pass
+
+    class LoginChanged(Principal.LoginChanged):
+        pass
+
+    class PasswordChanged(Principal.PasswordChanged):
+        pass
+
+    class Renamed(Changed):
+        fields = frozenset({"name"})
+
+    class Moved(Changed):
+        """The customer now belongs to another reseller (or to none)."""
+
+        fields = frozenset({"reseller_id"})
+
+    class DetailsChanged(Changed):
+        """Plain descriptive fields, on this allow-list only."""
+
+        fields = frozenset({"currency", "time_zone"})
+
+    def rename(self, name: str) -> None:
+        self.check_open()
+        self.change(self.Renamed, name=name)
+
+    def move_to(self, reseller_id: UUID | None) -> None:
+        """Move under another reseller; the event belongs to both, so both see it."""
+        self.check_open()
+        if reseller_id == self.reseller_id:
+            return
+        self._moving = [Owner(self.reseller_id, self.id), Owner(reseller_id, self.id)]
+        try:
+            self.change(self.Moved, reseller_id=reseller_id)
+        finally:
+            self._moving = []
+
+    def change_details(self, **details: Any) -> None:
+        self.check_open()
+        self.change(self.DetailsChanged, **details)
+
+    @classmethod
+    def created_owners(cls, aggregate_id: UUID, fields: dict[str, Any]) -> Sequence[Owner]:
+        return (Owner(fields.get("reseller_id"), aggregate_id),)
+
+    def owners(self) -> Sequence[Owner]:
+        return getattr(self, "_moving", None) or [Owner(self.reseller_id, self.id)]
 
 
 class Account(Principal):
@@ -148,18 +248,52 @@ class Account(Principal):
     realm = Realm.ACCOUNT
 
     class Created(SwitchlogAggregate.Created):
+        # v1 did not name the customer's reseller at the time.
+        class_version = 2
+
         customer_id: UUID
+        reseller_id: UUID | None
         login: str
         password_hash: str | None
 
-    def __init__(self, customer_id: UUID, login: str, password_hash: str | None) -> None:
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["reseller_id"] = None
+
+    def __init__(
+        self,
+        customer_id: UUID,
+        reseller_id: UUID | None,
+        login: str,
+        password_hash: str | None,
+    ) -> None:
         self.customer_id = customer_id
+        self.reseller_id = reseller_id
         self.login = login
         self.password_hash = password_hash
         self.status = "open"
 
     class Updated(Principal.Updated):
-        pass
+        """Before intent-named events: any fields. Replayed, never triggered."""
 
     class Closed(Principal.Closed):
         pass
+
+    class LoginChanged(Principal.LoginChanged):
+        pass
+
+    class PasswordChanged(Principal.PasswordChanged):
+        pass
+
+    def belongs_to(self, reseller_id: UUID | None) -> None:
+        """The reseller is the customer's, which can move: the service tells the account
+        whose it is now before each command (it loads the customer anyway), so its events
+        name the current reseller. Not an event: the customer's `Moved` records the move."""
+        self.reseller_id = reseller_id
+
+    @classmethod
+    def created_owners(cls, aggregate_id: UUID, fields: dict[str, Any]) -> Sequence[Owner]:
+        return (Owner(fields["reseller_id"], fields["customer_id"], aggregate_id),)
+
+    def owners(self) -> Sequence[Owner]:
+        return (Owner(self.reseller_id, self.customer_id, self.id),)

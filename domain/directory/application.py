@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import suppress
 from typing import Any, TypeVar
 from uuid import UUID
 
-from domain.directory.access import Ownership, Scope
+from domain.directory.access import Scope
 from domain.directory.aggregates import Account, Admin, Customer, Principal, Reseller
 from domain.shared import values
 from domain.shared.actor import Actor, CommandContext
+from domain.shared.aggregate import SwitchlogAggregate
 from domain.shared.application import SwitchlogApplication
 from domain.shared.errors import (
     AuthenticationError,
-    DuplicateError,
     InvalidValueError,
     NotFoundError,
     PreconditionFailedError,
 )
 from domain.shared.index import NameIndex
+from domain.shared.owners import Owner
 from domain.shared.passwords import hash_password, verify_password
 
 P = TypeVar("P", bound=Principal)
@@ -42,7 +44,7 @@ class DirectoryService(SwitchlogApplication):
                 password_hash=hash_password(_password(password)),
                 admin_role=role,
             )
-            self.save(admin, *self._claim(LOGIN, login, admin.id))
+            self.save(admin, *self.names.claim(LOGIN, login, admin.id))
             return admin.id
 
     def reset_admin_password(self, ctx: CommandContext, login: str, password: str) -> UUID:
@@ -65,9 +67,8 @@ class DirectoryService(SwitchlogApplication):
                 login=_login(login),
                 password_hash=_hash(password),
             )
-            claims = self._claim(RESELLER_NAME, name, reseller.id)
-            if login:
-                claims += self._claim(LOGIN, login, reseller.id)
+            claims = self.names.claim(RESELLER_NAME, name, reseller.id)
+            claims += self.names.move(LOGIN, None, login, reseller.id)
             self.save(reseller, *claims)
             return reseller.id
 
@@ -77,9 +78,13 @@ class DirectoryService(SwitchlogApplication):
         with self.command(ctx):
             scope = Scope.of(ctx.actor)
             reseller = self._visible_reseller(scope, reseller_id, expected_version)
-            claims = self._rename(RESELLER_NAME, reseller, "name", fields)
-            claims += self._relogin(reseller, fields)
-            reseller.update(**fields)
+            _only(fields, {"name", "login", "password"}, "a reseller")
+            claims = []
+            if "name" in fields:
+                name = values.human_id(fields["name"], "name")
+                claims += self.names.move(RESELLER_NAME, reseller.name, name, reseller.id)
+                reseller.rename(name)
+            claims += self._credentials(reseller, fields)
             self.save(reseller, *claims)
             return reseller.version
 
@@ -120,9 +125,8 @@ class DirectoryService(SwitchlogApplication):
                 login=_login(login),
                 password_hash=_hash(password),
             )
-            claims = self._claim(CUSTOMER_NAME, name, customer.id)
-            if login:
-                claims += self._claim(LOGIN, login, customer.id)
+            claims = self.names.claim(CUSTOMER_NAME, name, customer.id)
+            claims += self.names.move(LOGIN, None, login, customer.id)
             self.save(customer, *claims)
             return customer.id
 
@@ -133,17 +137,29 @@ class DirectoryService(SwitchlogApplication):
             scope = Scope.of(ctx.actor)
             customer = self._visible_customer(scope, customer_id, expected_version)
             scope.require_reseller_or_admin()
-            if "currency" in fields:
-                fields["currency"] = values.currency(fields["currency"])
-            if "time_zone" in fields:
-                fields["time_zone"] = values.time_zone(fields["time_zone"])
+            _only(
+                fields,
+                {"name", "currency", "time_zone", "reseller_id", "login", "password"},
+                "a customer",
+            )
+            claims = []
+            if "name" in fields:
+                name = values.human_id(fields["name"], "name")
+                claims += self.names.move(CUSTOMER_NAME, customer.name, name, customer.id)
+                customer.rename(name)
             if "reseller_id" in fields:
                 scope.require_admin()
                 if fields["reseller_id"] is not None:
                     self.load(fields["reseller_id"], Reseller).check_open()
-            claims = self._rename(CUSTOMER_NAME, customer, "name", fields)
-            claims += self._relogin(customer, fields)
-            customer.update(**fields)
+                customer.move_to(fields["reseller_id"])
+            details = {}
+            if "currency" in fields:
+                details["currency"] = values.currency(fields["currency"])
+            if "time_zone" in fields:
+                details["time_zone"] = values.time_zone(fields["time_zone"])
+            if details:
+                customer.change_details(**details)
+            claims += self._credentials(customer, fields)
             self.save(customer, *claims)
             return customer.version
 
@@ -169,10 +185,11 @@ class DirectoryService(SwitchlogApplication):
             customer.check_open()
             account = Account(
                 customer_id=customer.id,
+                reseller_id=customer.reseller_id,
                 login=values.human_id(login, "login"),
                 password_hash=_hash(password),
             )
-            self.save(account, *self._claim(LOGIN, login, account.id))
+            self.save(account, *self.names.claim(LOGIN, login, account.id))
             return account.id
 
     def update_account(
@@ -181,9 +198,8 @@ class DirectoryService(SwitchlogApplication):
         with self.command(ctx):
             scope = Scope.of(ctx.actor)
             account = self._visible_account(scope, account_id, expected_version)
-            claims = self._relogin(account, fields)
-            account.update(**fields)
-            self.save(account, *claims)
+            _only(fields, {"login", "password"}, "an account")
+            self.save(account, *self._credentials(account, fields))
             return account.version
 
     def close_account(
@@ -212,20 +228,15 @@ class DirectoryService(SwitchlogApplication):
             raise AuthenticationError("the token's principal is closed or unknown")
         return _actor(principal)
 
-    def owner_of(self, subject_id: UUID) -> Ownership:
-        """The customer and reseller a subject's events belong to (empty if neither)."""
+    def owners_of(self, subject_id: UUID) -> Sequence[Owner]:
+        """Whom a subject's events belong to now (none for an unknown subject or an admin)."""
         try:
-            subject = self.load(subject_id, Principal)
+            subject = self.load(subject_id, SwitchlogAggregate)
         except NotFoundError:
-            return Ownership()
-        if isinstance(subject, Reseller):
-            return Ownership(None, subject.id)
-        if isinstance(subject, Customer):
-            return Ownership(subject.id, subject.reseller_id)
+            return ()
         if isinstance(subject, Account):
-            customer = self.load(subject.customer_id, Customer)
-            return Ownership(customer.id, customer.reseller_id)
-        return Ownership()
+            subject.belongs_to(self.load(subject.customer_id, Customer).reseller_id)
+        return subject.owners()
 
     # -- helpers -------------------------------------------------------------------
     def _admin(self, login: str) -> Admin:
@@ -266,43 +277,31 @@ class DirectoryService(SwitchlogApplication):
         customer = self.load(account.customer_id, Customer)
         visible = scope.sees_account(account.id, customer.id, customer.reseller_id)
         scope.require_visible(visible, f"account {account_id}")
+        account.belongs_to(customer.reseller_id)
         if scope.account_id is not None:
             scope.require_admin()
         return _expect(account, expected_version)
 
-    def _claim(self, kind: str, value: str, subject: UUID) -> list[NameIndex]:
-        index = self._index(kind, value)
-        if index is None:
-            return [NameIndex(kind=kind, value=value, subject_id=subject)]
-        if index.subject_id not in (None, subject):
-            raise DuplicateError(f"{kind} {value!r} is already taken")
-        index.assign(subject)
-        return [index]
-
-    def _release(self, kind: str, value: str) -> list[NameIndex]:
-        index = self._index(kind, value)
-        if index is None:
-            return []
-        index.assign(None)
-        return [index]
-
-    def _rename(
-        self, kind: str, subject: Principal, field: str, fields: dict[str, Any]
-    ) -> list[NameIndex]:
-        new = fields.get(field)
-        old = getattr(subject, field)
-        if new is None or new == old:
-            return []
-        values.human_id(new, field)
-        claims = self._claim(kind, new, subject.id)
-        if old and old.casefold() != new.casefold():
-            claims += self._release(kind, old)
+    def _credentials(self, principal: Principal, fields: dict[str, Any]) -> list[NameIndex]:
+        """Login and password changes, as their own events; the login's reservation moves."""
+        claims = []
+        if "login" in fields:
+            login = _login(fields["login"])
+            claims += self.names.move(LOGIN, principal.login, login, principal.id)
+            principal.change_login(login)
+        if "password" in fields:
+            password = fields["password"]
+            if password is None:
+                raise InvalidValueError("a password cannot be removed, only changed")
+            principal.change_password(hash_password(_password(password)))
         return claims
 
-    def _relogin(self, subject: Principal, fields: dict[str, Any]) -> list[NameIndex]:
-        if "password" in fields:
-            fields["password_hash"] = _hash(fields.pop("password"))
-        return self._rename(LOGIN, subject, "login", fields)
+
+def _only(fields: dict[str, Any], allowed: set[str], what: str) -> None:
+    """Refuse fields a use case does not change, whoever calls (API, CLI, SIP adapter)."""
+    refused = sorted(set(fields) - allowed)
+    if refused:
+        raise InvalidValueError(f"cannot change {', '.join(refused)} of {what} here")
 
 
 def _expect(principal: P, expected_version: int | None) -> P:

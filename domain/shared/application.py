@@ -21,7 +21,8 @@ from domain.shared.actor import Actor, CommandContext, acting_as
 from domain.shared.aggregate import SwitchlogAggregate
 from domain.shared.clock import SYSTEM_CLOCK, Clock, ticking
 from domain.shared.errors import ConflictError, NotFoundError
-from domain.shared.index import NameIndex, index_id
+from domain.shared.index import NameIndex, NameReservations, index_id
+from domain.shared.owners import Owner
 
 A = TypeVar("A", bound=SwitchlogAggregate)
 
@@ -35,6 +36,17 @@ class ActorAsDict(Transcoding):
 
     def decode(self, data: dict[str, Any]) -> Actor:
         return Actor.from_dict(data)
+
+
+class OwnerAsDict(Transcoding):
+    type = Owner
+    name = "owner"
+
+    def encode(self, obj: Owner) -> dict[str, Any]:
+        return obj.as_dict()
+
+    def decode(self, data: dict[str, Any]) -> Owner:
+        return Owner.from_dict(data)
 
 
 class SwitchlogApplication(Application[UUID]):
@@ -60,6 +72,7 @@ class SwitchlogApplication(Application[UUID]):
         self._extra_transcodings = tuple(transcodings)
         # Every context appends to the one log: one recorder (and connection pool) for all.
         self._shared_recorder = share_store_with.recorder if share_store_with else None
+        self.names = NameReservations(self._index)
         self.on_saved: list[Callable[[Sequence[Recording[UUID]]], None]] = []
         super().__init__(env)
 
@@ -69,6 +82,7 @@ class SwitchlogApplication(Application[UUID]):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(ActorAsDict())
+        transcoder.register(OwnerAsDict())
         for transcoding in self._extra_transcodings:
             transcoder.register(transcoding)
 

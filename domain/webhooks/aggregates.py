@@ -12,6 +12,8 @@ from domain.shared.values import Secret
 class WebhookEndpoint(SwitchlogAggregate):
     """A registered receiver URL with its filters and signing secret."""
 
+    context = "webhooks"
+
     class Registered(SwitchlogAggregate.Created):
         # v1 stored the signing secret in clear text; v2 holds it as an encrypted Secret.
         class_version = 2
@@ -49,10 +51,10 @@ class WebhookEndpoint(SwitchlogAggregate):
         self.disabled_reason: str | None = None
 
     class Disabled(SwitchlogAggregate.Changed):
-        pass
+        fields = frozenset({"status", "disabled_reason"})
 
     class Deleted(SwitchlogAggregate.Changed):
-        pass
+        fields = frozenset({"status"})
 
     def disable(self, reason: str) -> None:
         """Stop deliveries (e.g. the receiver answered 410 Gone)."""

@@ -41,7 +41,7 @@ def test_admin_create_and_reset_are_in_the_audit_trail_as_the_os_user(tmp_path: 
     result = switchlog(["audit", "--subject", "ops", "--json"], _env(tmp_path), tmp_path)
 
     rows = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [r["type"] for r in rows] == ["Admin.PasswordReset", "Admin.Created"]
+    assert [r["type"] for r in rows] == ["directory.Admin.PasswordReset", "directory.Admin.Created"]
     assert {r["actor"]["id"] for r in rows} == {OPERATOR}
     assert {r["actor"]["realm"] for r in rows} == {"system"}
     assert rows[0]["changes"] == {"password_hash": {"before": None, "after": "***"}}

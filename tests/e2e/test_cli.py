@@ -43,7 +43,7 @@ def test_audit_status_and_rebuild_from_the_command_line(tmp_path: Path) -> None:
 
     lines = run_cli(["audit", "--subject", "Acme", "--json"], env, tmp_path).splitlines()
     rows = [json.loads(line) for line in lines]
-    assert [r["type"] for r in rows] == ["Customer.Updated", "Customer.Created"]
+    assert [r["type"] for r in rows] == ["directory.Customer.Renamed", "directory.Customer.Created"]
     assert rows[0]["actor"]["login"] == "alice"
     assert rows[0]["correlation_id"] == "change-42"
     table = run_cli(["audit", "--actor", "alice", "--oldest-first"], env, tmp_path)
@@ -92,8 +92,8 @@ def test_every_command_names_the_store_it_opened_on_stderr(tmp_path: Path) -> No
     for result in (audit, status):
         assert f"store: sqlite:///{database} ({database})" in result.stderr
     assert [json.loads(line)["type"] for line in audit.stdout.splitlines()] == [
-        "Customer.Updated",
-        "Customer.Created",
+        "directory.Customer.Renamed",
+        "directory.Customer.Created",
     ]
 
 

@@ -91,7 +91,7 @@ ctx = CommandContext(Actor.system(name))
 try:
     with app.command(ctx):
         customer = app.load(UUID(customer_id), Customer)
-        customer.update(name=name)
+        customer.rename(name)
         Path(rendezvous, name + ".ready").touch()
         while not Path(rendezvous, "go").exists():
             time.sleep(0.01)

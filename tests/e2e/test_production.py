@@ -101,5 +101,5 @@ def test_a_registered_webhook_receives_every_event_signed(
         envelope = json.loads(request["body"])
         assert payload["id"] == envelope["id"]
     created = [json.loads(r["body"]) for r in receiver.to("/ok")]
-    assert {e["type"] for e in created} >= {"Customer.Created"}
+    assert {e["type"] for e in created} >= {"directory.Customer.Created"}
     assert all(e["data"].get("secret") in (None, "***") for e in created)

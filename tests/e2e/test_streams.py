@@ -87,7 +87,7 @@ def test_sse_delivers_envelopes_and_resumes_from_last_event_id(
     for i in range(3):
         _customer(server, admin_token, f"SSE {i}")
     first = sse_events(server.url, admin_token, 2, types="Customer.Created", after=0)
-    assert [e["event"] for e in first] == ["Customer.Created"] * 2
+    assert [e["event"] for e in first] == ["directory.Customer.Created"] * 2
     assert first[0]["data"]["specversion"] == "1.0"
     assert int(first[0]["id"]) == first[0]["data"]["sequence"]
     _customer(server, admin_token, "SSE 3")
@@ -282,7 +282,7 @@ def test_slow_sse_client_is_cut_off_and_resumes_without_loss(
     _flood(tmp_path, total)
     time.sleep(3)  # stay stalled well past the server's 1 s patience
     received = slow.read_all(limit=total)
-    got = [int(e["id"]) for e in received if e["event"] == "Customer.Created"]
+    got = [int(e["id"]) for e in received if e["event"] == "directory.Customer.Created"]
     assert 0 < len(got) < total, "the stalled client was neither cut off nor sent anything"
     assert got == sorted(set(got))
     # The reason is best-effort: a socket that is full may not take even that last frame.

@@ -74,7 +74,7 @@ def test_delivery_is_signed_a_cloudevent_and_sent_once(
     customer = _customer(server, admin, "Hooked")
     (request,) = eventually(lambda: receiver.to("/ok"), timeout=20)
     payload = _verify(hook["secret"], request)
-    assert payload["subject"] == customer["id"] and payload["type"] == "Customer.Created"
+    assert payload["subject"] == customer["id"] and payload["type"] == "directory.Customer.Created"
     event = from_http(request["headers"], request["body"])
     assert event["id"] == f"{customer['id']}:1"
     assert request["headers"]["webhook-signature"].startswith("v1,")

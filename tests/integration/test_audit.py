@@ -29,7 +29,7 @@ def test_every_row_names_actor_correlation_and_changes(
     client.patch(f"/v1/customers/{customer['id']}", json={"name": "Acme SA"}, headers=admin)
 
     rows = _audit(client, admin, subject=customer["id"])["items"]
-    assert [r["type"] for r in rows] == ["Customer.Updated", "Customer.Created"]
+    assert [r["type"] for r in rows] == ["directory.Customer.Renamed", "directory.Customer.Created"]
     updated, created = rows
     assert updated["changes"] == {"name": {"before": "Acme", "after": "Acme SA"}}
     assert created["correlation_id"] == "ticket-4711"
@@ -65,7 +65,7 @@ def test_filter_by_actor_realm_and_type(client: TestClient, admin: dict[str, str
     create(client, admin, "customers", name="By Admin", currency="EUR", time_zone="UTC")
 
     by_reseller = _audit(client, admin, actor="reseller")["items"]
-    assert [r["type"] for r in by_reseller] == ["Customer.Created"]
+    assert [r["type"] for r in by_reseller] == ["directory.Customer.Created"]
     assert by_reseller[0]["actor"]["realm"] == "reseller"
     assert len(_audit(client, admin, realm="reseller")["items"]) == 1
     created = _audit(client, admin, type="Customer.Created", order="asc")["items"]

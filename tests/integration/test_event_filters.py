@@ -77,4 +77,4 @@ def test_websocket_filter_fields_still_select_events(
         create(client, admin, "accounts", customer_id=customer["id"], login="ph1")
         frame = ws.receive_json()
         assert frame["type"] == "event"
-        assert frame["event"]["type"] == "Account.Created"
+        assert frame["event"]["type"] == "directory.Account.Created"

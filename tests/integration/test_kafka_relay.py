@@ -99,7 +99,9 @@ def test_every_event_published_in_order_as_binary_mode_cloudevents(kafka_runtime
         assert message.partition == (murmur2(message.key) & 0x7FFFFFFF) % partitions
     assert all(v == sorted(v) for v in versions.values())
     updated = next(
-        json.loads(m.value) for m in messages if dict(m.headers)["ce_type"] == b"Customer.Updated"
+        json.loads(m.value)
+        for m in messages
+        if dict(m.headers)["ce_type"] == b"directory.Customer.DetailsChanged"
     )
     assert updated["changes"] == {"time_zone": ["UTC", "Europe/Paris"]}
 

@@ -37,7 +37,7 @@ def _sample(name: str, **labels: str) -> float:
 def test_metrics_answer_in_prometheus_text_with_every_name(
     client: TestClient, admin: dict[str, str]
 ) -> None:
-    before = _sample("switchlog_events_appended_total", type="Customer.Created")
+    before = _sample("switchlog_events_appended_total", type="directory.Customer.Created")
     response = client.post(
         "/v1/customers",
         json={"name": "Metered", "currency": "EUR", "time_zone": "UTC"},
@@ -50,7 +50,8 @@ def test_metrics_answer_in_prometheus_text_with_every_name(
     assert metrics.headers["content-type"].startswith("text/plain")
     for name in METRICS:
         assert f"# TYPE {name.removesuffix('_total')}" in metrics.text, name
-    assert _sample("switchlog_events_appended_total", type="Customer.Created") == before + 1
+    created = _sample("switchlog_events_appended_total", type="directory.Customer.Created")
+    assert created == before + 1
     assert _sample("switchlog_command_duration_seconds_count", use_case="create_customer") >= 1
 
 

@@ -81,7 +81,7 @@ def test_two_threads_saving_one_aggregate_one_conflict_nothing_lost(runtime: Run
         try:
             with app.command(CTX):
                 customer = app.load(customer_id, Customer)
-                customer.update(name=name)
+                customer.rename(name)
                 barrier.wait()
                 app.save(customer)
             outcomes[name] = "saved"

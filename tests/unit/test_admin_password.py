@@ -25,7 +25,7 @@ def test_reset_password_records_password_reset_and_only_the_new_password_works()
     with acting_as(OPERATOR):
         admin.reset_password(hash_password("new-password"))
     (event,) = admin.collect_events()
-    assert event_type(event) == "Admin.PasswordReset"
+    assert event_type(event) == "directory.Admin.PasswordReset"
     assert event.actor == OPERATOR.actor  # type: ignore[attr-defined]
     assert event_changes(event) == {"password_hash": {"before": None, "after": "***"}}
     assert verify_password("new-password", admin.password_hash)

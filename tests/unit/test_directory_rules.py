@@ -10,8 +10,9 @@ from domain.directory.access import Scope
 from domain.directory.aggregates import Customer
 from domain.shared import values
 from domain.shared.actor import Actor, CommandContext, Realm, acting_as
-from domain.shared.aggregate import event_changes
+from domain.shared.aggregate import event_changes, event_type
 from domain.shared.errors import ClosedError, ForbiddenError, InvalidValueError, MissingActorError
+from domain.shared.owners import Owner
 from domain.shared.passwords import hash_password, verify_password
 
 ADMIN = Actor(id="a1", realm=Realm.ADMIN, role="admin", login="root")
@@ -32,27 +33,59 @@ def _customer() -> Customer:
 def test_every_event_records_actor_and_correlation() -> None:
     customer = _customer()
     with acting_as(CommandContext(ADMIN, correlation_id="c-2", causation_id="c-1")):
-        customer.update(name="Acme SA")
-    created, updated = customer.collect_events()
+        customer.rename("Acme SA")
+    created, renamed = customer.collect_events()
     assert created.actor == ADMIN and created.correlation_id == "c-1"  # type: ignore[attr-defined]
-    assert updated.causation_id == "c-1"  # type: ignore[attr-defined]
+    assert renamed.causation_id == "c-1"  # type: ignore[attr-defined]
+    assert event_type(renamed) == "directory.Customer.Renamed"
 
 
 def test_events_outside_a_command_context_are_refused() -> None:
     customer = _customer()
     with pytest.raises(MissingActorError):
-        customer.update(name="Anonymous edit")
+        customer.rename("Anonymous edit")
     assert customer.name == "Acme"
 
 
-def test_update_records_only_real_changes_with_before_and_after() -> None:
+def test_a_change_records_only_real_changes_with_before_and_after() -> None:
     customer = _customer()
     customer.collect_events()
     with acting_as(CommandContext(ADMIN)):
-        assert customer.update(name="Acme", currency="USD") is True
-        assert customer.update(currency="USD") is False
+        customer.rename("Acme")
+        customer.change_details(currency="USD")
+        customer.change_details(currency="USD")
     (event,) = customer.collect_events()
+    assert event_type(event) == "directory.Customer.DetailsChanged"
     assert event_changes(event) == {"currency": {"before": "EUR", "after": "USD"}}
+
+
+def test_a_generic_change_accepts_only_the_fields_on_its_allow_list() -> None:
+    customer = _customer()
+    with acting_as(CommandContext(ADMIN)), pytest.raises(InvalidValueError, match="status"):
+        customer.change_details(status="closed", time_zone="UTC")
+    assert customer.status == "open"
+
+
+def test_every_event_names_whom_it_belongs_to() -> None:
+    reseller = uuid4()
+    with acting_as(CommandContext(ADMIN)):
+        customer = Customer(
+            name="Owned",
+            currency="EUR",
+            time_zone="UTC",
+            reseller_id=reseller,
+            login=None,
+            password_hash=None,
+        )
+        customer_id = customer.id
+        other = uuid4()
+        customer.move_to(other)
+        customer.rename("Owned 2")
+    created, moved, renamed = customer.collect_events()
+    assert created.owners == [Owner(reseller, customer_id)]  # type: ignore[attr-defined]
+    # A move belongs to the reseller it leaves and the one it joins: both see it.
+    assert moved.owners == [Owner(reseller, customer_id), Owner(other, customer_id)]  # type: ignore[attr-defined]
+    assert renamed.owners == [Owner(other, customer_id)]  # type: ignore[attr-defined]
 
 
 def test_closed_customer_refuses_edits() -> None:
@@ -60,7 +93,7 @@ def test_closed_customer_refuses_edits() -> None:
     with acting_as(CommandContext(ADMIN)):
         customer.close()
         with pytest.raises(ClosedError):
-            customer.update(name="Zombie")
+            customer.rename("Zombie")
         with pytest.raises(ClosedError):
             customer.close()
 

@@ -10,21 +10,12 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from adapters.event_hub import EventHub
-from adapters.runtime import Runtime
 from adapters.settings import Settings
-from api import docs, observability, openapi, problems
+from api import docs, openapi, problems
 from api.observability import Correlation
-from api.routers import (
-    accounts,
-    audit,
-    auth,
-    customers,
-    events,
-    health,
-    resellers,
-    webhooks,
-)
 from api.security import TokenService
+from composition.contexts import CONTEXTS
+from composition.runtime import Runtime
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -64,7 +55,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     docs.install(app)
     app.add_middleware(problems.BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(Correlation)
-    app.include_router(observability.router)
-    for router in (auth, resellers, customers, accounts, audit, events, webhooks, health):
-        app.include_router(router.router)
+    for context in CONTEXTS:
+        for router in context.routers():
+            app.include_router(router)
     return app

@@ -10,8 +10,8 @@ from fastapi.security import OAuth2PasswordBearer
 from starlette.concurrency import run_in_threadpool
 
 from adapters.observability import correlation
-from adapters.runtime import Runtime
 from api.security import TokenService
+from composition.runtime import Runtime
 from domain.directory.access import Scope
 from domain.shared.actor import Actor, CommandContext
 from domain.shared.errors import AuthenticationError, InvalidValueError

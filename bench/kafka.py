@@ -23,10 +23,10 @@ from kafka import KafkaProducer
 from rich.console import Console
 
 from adapters.envelope import to_kafka
-from adapters.runtime import Runtime
 from adapters.settings import Settings
 from adapters.tansu import free_port
 from bench.run import Row, _customers
+from composition.runtime import Runtime
 from domain.shared.actor import Actor, CommandContext
 
 CTX = CommandContext(Actor.system("bench"))

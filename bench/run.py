@@ -21,9 +21,9 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
-from adapters.runtime import Runtime
 from adapters.settings import Settings
 from adapters.sql import create_postgres_database, sqlite_path
+from composition.runtime import Runtime
 from domain.directory.aggregates import Customer
 from domain.shared.actor import Actor, CommandContext, Realm, acting_as
 from projections.audit import AuditFilter

@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from adapters.runtime import Runtime
 from cli.store import fail, load_settings
+from composition.runtime import Runtime
 from domain.shared.actor import Actor, CommandContext
 from domain.shared.errors import DomainError
 

@@ -7,25 +7,23 @@ import gc
 import json
 import logging
 import re
-import signal
 import socket
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
 import typer
+from composition.contexts import CONTEXTS
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from adapters.observability import configure_logging, serve_metrics
-from adapters.runtime import Runtime
+from adapters.observability import configure_logging
 from adapters.settings import Settings
-from cli.admin import admin_app
 from cli.audit_table import audit_table
-from cli.store import describe, fail, open_runtime, warn
+from cli.store import describe, fail, open_runtime, until_signalled, warn, worker_runtime
+from composition.runtime import Runtime
 from domain.shared.actor import Realm
 from domain.shared.aggregate import as_utc
 from projections.audit import AuditFilter
@@ -35,18 +33,10 @@ app = typer.Typer(
 )
 projections_app = typer.Typer(help="Inspect and rebuild read models", no_args_is_help=True)
 app.add_typer(projections_app, name="projections")
-webhooks_app = typer.Typer(help="Webhook deliveries: run, inspect, redeliver", no_args_is_help=True)
-app.add_typer(webhooks_app, name="webhooks")
-app.add_typer(admin_app, name="admin")
+for context in CONTEXTS:
+    for name, sub_app in context.cli():
+        app.add_typer(sub_app, name=name)
 console = Console()
-
-
-def _worker() -> Runtime:
-    """A long-running process: logs carry correlation ids; metrics on its own port."""
-    configure_logging()
-    rt = open_runtime(create=True)
-    serve_metrics(rt.settings.metrics_port, rt.settings.metrics_host)
-    return rt
 
 
 @app.command()
@@ -252,13 +242,6 @@ class Source(StrEnum):
     kafka = "kafka"
 
 
-def _until_signalled() -> threading.Event:
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    return stop
-
-
 @app.command()
 def project(
     source: Annotated[Source, typer.Option(help="Read the store's log, or Kafka")] = Source.store,
@@ -268,8 +251,8 @@ def project(
     """Run the projections as their own process, following the log until stopped."""
     if source is Source.kafka:
         _require_kafka()
-    rt = _worker()
-    stop = _until_signalled()
+    rt = worker_runtime()
+    stop = until_signalled()
     try:
         if source is Source.kafka:
             if rt.rebuilding:
@@ -295,8 +278,8 @@ def _require_kafka() -> None:
 def relay() -> None:
     """Publish the log to Kafka; a second relay waits and takes over if the first dies."""
     _require_kafka()
-    rt = _worker()
-    stop = _until_signalled()
+    rt = worker_runtime()
+    stop = until_signalled()
     try:
         rt.relay().run(stop)
     finally:
@@ -337,61 +320,6 @@ def replay(
 def _first_line(error: Exception) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
-
-
-@webhooks_app.command("deliver")
-def webhooks_deliver() -> None:
-    """Deliver the webhook outbox as its own process, until stopped."""
-    rt = _worker()
-    deliverer = rt.deliverer()
-    try:
-        deliverer.run(_until_signalled())
-    finally:
-        deliverer.close()
-        rt.close()
-
-
-@webhooks_app.command("failed")
-def webhooks_failed(
-    endpoint: Annotated[str | None, typer.Option(help="Only this endpoint id")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Dead-lettered deliveries: retries ran out."""
-    rt = open_runtime(create=False)
-    try:
-        rt.runner.catch_up(["webhooks"])
-        rows = rt.deliverer().deliveries("failed", endpoint)
-    finally:
-        rt.close()
-    if as_json:
-        for row in rows:
-            typer.echo(json.dumps({k: v for k, v in row.items() if k != "payload"}))
-        return
-    table = Table("endpoint", "message", "type", "attempts", "last status", "last error")
-    for row in rows:
-        table.add_row(
-            row["endpoint_id"],
-            row["message_id"],
-            row["event_type"],
-            str(row["attempts"]),
-            str(row["last_status"]),
-            (row["last_error"] or "")[:60],
-        )
-    console.print(table)
-
-
-@webhooks_app.command("redeliver")
-def webhooks_redeliver(
-    endpoint: Annotated[str | None, typer.Option(help="Only this endpoint id")] = None,
-    message: Annotated[str | None, typer.Option(help="Only this webhook-id")] = None,
-) -> None:
-    """Queue dead-lettered deliveries again, with a fresh retry schedule."""
-    rt = open_runtime(create=False)
-    try:
-        count = rt.deliverer().redeliver(endpoint, message)
-    finally:
-        rt.close()
-    console.print(f"{count} deliveries queued again")
 
 
 @app.command()

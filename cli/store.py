@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import signal
+import threading
 from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit, urlunsplit
@@ -12,9 +14,10 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
 
-from adapters.runtime import Runtime
+from adapters.observability import configure_logging, serve_metrics
 from adapters.settings import Settings
 from adapters.sql import sqlite_path
+from composition.runtime import Runtime
 
 # Notes and errors go to stderr, so `--json` output on stdout stays machine-readable.
 err_console = Console(stderr=True, soft_wrap=True, highlight=False, markup=False)
@@ -90,3 +93,19 @@ def load_settings(create: bool) -> Settings:
 def open_runtime(create: bool) -> Runtime:
     """The one place the CLI builds its runtime from the environment."""
     return Runtime(load_settings(create))
+
+
+def worker_runtime() -> Runtime:
+    """A long-running process: logs carry correlation ids; metrics on its own port."""
+    configure_logging()
+    rt = open_runtime(create=True)
+    serve_metrics(rt.settings.metrics_port, rt.settings.metrics_host)
+    return rt
+
+
+def until_signalled() -> threading.Event:
+    """An event set by SIGTERM or SIGINT: long-running commands stop cleanly on it."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    return stop

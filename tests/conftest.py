@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import adapters.runtime  # noqa: F401  (the composition root installs the event registry)
+import composition.contexts  # noqa: F401  (installs the event registry)
 from adapters.sql import create_postgres_database
 
 ADMIN_LOGIN = "root"

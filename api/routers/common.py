@@ -8,9 +8,9 @@ from uuid import UUID
 from fastapi import Query, Response
 from fastapi.responses import JSONResponse
 
-from adapters.runtime import Runtime
 from api.openapi import problems
 from api.schemas import MAX_BIGINT, PRINTABLE, WriteAccepted
+from composition.runtime import Runtime
 from domain.directory.access import Scope
 from domain.shared.errors import NotFoundError
 

@@ -14,11 +14,11 @@ from starlette.types import Receive, Scope, Send
 
 from adapters.event_hub import EventHub, StreamItem
 from adapters.observability import STREAM_SUBSCRIBERS
-from adapters.runtime import Runtime
 from api.deps import ActorDep, RuntimeDep, actor_for_token
 from api.openapi import problems
 from api.routing import ProblemRoute
 from api.streaming import OVERFLOW, Outbox, Subscription, cancel, pump, send_with_deadline
+from composition.runtime import Runtime
 from domain.directory.access import EventFilter, sees_event
 from domain.directory.access import Scope as Visibility
 from domain.shared.actor import Actor

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Response
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, UrlConstraints
 
 from adapters.net import check_public_target
-from adapters.runtime import Runtime
 from api.deps import ContextDep, RuntimeDep, ScopeDep
 from api.openapi import created, link, problems
 from api.routing import ProblemRoute
+from composition.runtime import Runtime
 from domain.directory.access import EventFilter
 from domain.webhooks.aggregates import WebhookEndpoint
 

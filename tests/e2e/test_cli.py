@@ -10,8 +10,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from adapters.runtime import Runtime
 from adapters.settings import Settings
+from composition.runtime import Runtime
 from domain.shared.actor import Actor, CommandContext
 from tests.conftest import fresh_postgres_database
 from tests.e2e.commands import switchlog

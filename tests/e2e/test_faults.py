@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from adapters.runtime import Runtime
 from adapters.settings import Settings
+from composition.runtime import Runtime
 from domain.directory.aggregates import Customer
 from domain.shared.actor import Actor, CommandContext
 from projections.audit import AuditFilter
@@ -78,7 +78,7 @@ WRITER = """
 import json, sys, time
 from pathlib import Path
 from uuid import UUID
-from adapters.runtime import Runtime
+from composition.runtime import Runtime
 from adapters.settings import Settings
 from domain.directory.aggregates import Customer
 from domain.shared.actor import Actor, CommandContext

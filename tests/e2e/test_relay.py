@@ -9,10 +9,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from adapters.runtime import Runtime
 from adapters.settings import Settings
 from adapters.sql import open_database
 from adapters.tansu import TansuBroker
+from composition.runtime import Runtime
 from domain.shared.actor import Actor, CommandContext
 from tests.conftest import eventually
 from tests.e2e.processes import base_env, run_cli, switchlog_bin

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from adapters.runtime import Runtime
 from adapters.settings import Settings
+from composition.runtime import Runtime
 from domain.directory.aggregates import Customer
 from domain.shared.actor import Actor, CommandContext, Realm, acting_as
 from tests.e2e.processes import Server, base_env

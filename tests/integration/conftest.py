@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from adapters.runtime import Runtime
 from adapters.settings import Settings
 from api.app import create_app
+from composition.runtime import Runtime
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD, JWT_SECRET
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from adapters.clock import FileClock
-from adapters.runtime import Runtime
+from composition.runtime import Runtime
 from domain.directory.aggregates import Customer
 from domain.shared.actor import Actor, CommandContext
 from domain.shared.clock import ManualClock, ticking

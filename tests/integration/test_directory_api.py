@@ -9,7 +9,7 @@ from uuid import UUID
 import pytest
 from fastapi.testclient import TestClient
 
-from adapters.runtime import Runtime
+from composition.runtime import Runtime
 from domain.shared.actor import CommandContext
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.integration.conftest import login

@@ -12,8 +12,8 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 
 from adapters.envelope import from_kafka
-from adapters.runtime import Runtime
 from adapters.tansu import TansuBroker
+from composition.runtime import Runtime
 from domain.directory.aggregates import Customer
 from domain.shared.actor import Actor, CommandContext
 from domain.shared.aggregate import event_type

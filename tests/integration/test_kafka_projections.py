@@ -12,8 +12,8 @@ from uuid import uuid4
 import pytest
 from kafka import KafkaProducer
 
-from adapters.runtime import Runtime
 from adapters.tansu import TansuBroker
+from composition.runtime import Runtime
 from domain.shared.actor import Actor, CommandContext
 from tests.conftest import eventually, fresh_postgres_database
 from tests.integration.conftest import make_settings

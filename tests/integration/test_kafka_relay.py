@@ -14,9 +14,9 @@ from cloudevents.v1.kafka import KafkaMessage, from_binary
 from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
-from adapters.runtime import Runtime
 from adapters.settings import Settings
 from adapters.tansu import TansuBroker
+from composition.runtime import Runtime
 from domain.shared.actor import Actor, CommandContext
 from tests.integration.conftest import make_settings
 

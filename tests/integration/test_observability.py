@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
-from adapters.runtime import Runtime
 from adapters.settings import Settings
 from api.app import create_app
+from composition.runtime import Runtime
 from domain.shared.actor import Actor, CommandContext
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD, eventually
 from tests.e2e.processes import free_port

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.runtime import Runtime
 from adapters.sql import Transaction
+from composition.runtime import Runtime
 from domain.shared.actor import Actor, CommandContext
 from projections.base import LoggedEventLike, Projection
 from projections.directory import DirectoryProjection

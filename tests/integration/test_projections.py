@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from adapters.runtime import Runtime
+from composition.runtime import Runtime
 from domain.shared.actor import Actor, CommandContext
 from projections.runner import ProjectionRunner
 

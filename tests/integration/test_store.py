@@ -9,7 +9,7 @@ from uuid import uuid4
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from adapters.runtime import Runtime
+from composition.runtime import Runtime
 from domain.directory.access import Scope
 from domain.directory.aggregates import Customer
 from domain.shared.actor import Actor, CommandContext, Realm

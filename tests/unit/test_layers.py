@@ -34,3 +34,9 @@ def test_domain_imports_only_stdlib_eventsourcing_and_itself() -> None:
 def test_projections_do_not_import_the_api_or_cli() -> None:
     for path in (ROOT / "projections").rglob("*.py"):
         assert not _imports(path) & {"api", "cli", "sip"}, path
+
+
+def test_the_composition_root_sits_above_adapters_and_projections() -> None:
+    for layer in ("adapters", "projections", "domain"):
+        for path in (ROOT / layer).rglob("*.py"):
+            assert "composition" not in _imports(path), path

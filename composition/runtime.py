@@ -1,4 +1,5 @@
-"""The composition root: builds stores, services, read models and projections from settings."""
+"""The runtime: stores, services, read models and projections built from settings and the
+contexts' list."""
 
 from __future__ import annotations
 
@@ -24,40 +25,30 @@ from adapters.settings import Settings
 from adapters.sql import open_database, sqlite_path
 from adapters.store import NotificationLogSource, store_env
 from adapters.webhook_delivery import WebhookDeliverer
-from domain.directory.aggregates import Account, Admin, Customer, Reseller
+from composition.contexts import CONTEXTS, Context
 from domain.directory.application import LOGIN, DirectoryService
 from domain.shared.actor import Actor, CommandContext
 from domain.shared.aggregate import event_type
+from domain.shared.application import SwitchlogApplication
 from domain.shared.clock import SYSTEM_CLOCK, Clock
 from domain.shared.errors import ConflictError, DuplicateError
-from domain.shared.index import NameIndex
-from domain.shared.registry import EventRegistry, install
-from domain.webhooks.aggregates import WebhookEndpoint
 from domain.webhooks.application import WebhookService
-from projections.audit import AuditProjection, AuditQueries
+from projections.audit import AuditQueries
 from projections.base import Projection
-from projections.directory import DirectoryProjection, DirectoryQueries
+from projections.directory import DirectoryQueries
 from projections.runner import ProjectionRunner
-from projections.webhooks import WebhookProjection
 
 log = logging.getLogger(__name__)
 
-REGISTRY = install(
-    EventRegistry(
-        {
-            "directory": [Admin, Reseller, Customer, Account],
-            "webhooks": [WebhookEndpoint],
-            "shared": [NameIndex],
-        }
-    )
-)
 T = TypeVar("T")
 
 
 class Runtime:
-    """Everything one process needs; nothing connects until this is constructed."""
+    """Everything one process needs, derived from the contexts' list; nothing connects
+    until this is constructed."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, contexts: Sequence[Context] = CONTEXTS) -> None:
+        self.contexts = tuple(contexts)
         self.settings = settings
         self.clock: Clock = (
             FileClock(settings.test_clock_file) if settings.test_clock_file else SYSTEM_CLOCK
@@ -65,20 +56,9 @@ class Runtime:
         self.secrets = SecretBox(settings.secrets_key_value())
         self._relay: Relay | None = None
         self.on_append: list[Callable[[], None]] = []
-        transcodings = [SecretAsCiphertext(self.secrets)]
-        self.directory = DirectoryService(
-            store_env(settings.store_url), transcodings, clock=self.clock
-        )
-        self.webhooks = WebhookService(
-            store_env(settings.store_url),
-            transcodings,
-            share_store_with=self.directory,
-            clock=self.clock,
-        )
-        for service in (self.directory, self.webhooks):
-            service.on_saved.append(self._saved)
+        self.services = self._services(settings)
         self.db = open_database(settings.effective_read_model_url)
-        self.source = NotificationLogSource(self.directory)
+        self.source = NotificationLogSource(next(iter(self.services.values())))
         self.runner = ProjectionRunner(
             self.source,
             self.db,
@@ -304,12 +284,38 @@ class Runtime:
         if self.store_db is not self.db:
             self.store_db.close()
         self.db.close()
-        self.directory.close()
-        self.webhooks.close()
+        for service in self.services.values():
+            service.close()
+
+    def _services(self, settings: Settings) -> dict[str, SwitchlogApplication]:
+        """One application service per context that has one, all on one store and pool."""
+        transcodings = [SecretAsCiphertext(self.secrets)]
+        services: dict[str, SwitchlogApplication] = {}
+        for context in self.contexts:
+            if context.service is None:
+                continue
+            first = next(iter(services.values()), None)
+            service = context.service(
+                store_env(settings.store_url),
+                transcodings,
+                share_store_with=first,
+                clock=self.clock,
+            )
+            service.on_saved.append(self._saved)
+            services[context.name] = service
+        return services
+
+    @property
+    def directory(self) -> DirectoryService:
+        service = self.services["directory"]
+        assert isinstance(service, DirectoryService)
+        return service
+
+    @property
+    def webhooks(self) -> WebhookService:
+        service = self.services["webhooks"]
+        assert isinstance(service, WebhookService)
+        return service
 
     def _projections(self) -> list[Projection]:
-        return [
-            DirectoryProjection(),
-            AuditProjection(),
-            WebhookProjection(self.secrets, self.clock),
-        ]
+        return [p for context in self.contexts for p in context.projections(self)]

@@ -28,7 +28,7 @@ def test_old_names_are_aliases_of_the_new_ones() -> None:
         "directory.Customer.Created",
         "directory.Account.Closed",
     }
-    with pytest.raises(InvalidFilterError, match="Customer.Updatd"):
+    with pytest.raises(InvalidFilterError, match=r"Customer\.Updatd"):
         REGISTRY.canonical(["Customer.Updatd"])
 
 
@@ -50,7 +50,7 @@ Customer2.Created.__qualname__ = "Customer.Created"  # the clash: same public na
 def test_a_duplicate_event_name_is_refused_when_the_registry_is_built() -> None:
     contexts = {c.name: list(c.aggregates) for c in CONTEXTS}
     contexts["directory"].append(Customer2)
-    with pytest.raises(DuplicateEventNameError, match="directory.Customer.Created"):
+    with pytest.raises(DuplicateEventNameError, match=r"directory\.Customer\.Created"):
         EventRegistry(contexts)
 
 

@@ -306,10 +306,15 @@ class Relay:
         self, stop: threading.Event, poll_seconds: float = 0.05, verify_every: float = 2.0
     ) -> None:
         """Wait for the lock, then publish until stopped or the lock is lost."""
+        standing_by = False
         while not stop.is_set():
             if not self.lock.try_acquire():
+                if not standing_by:
+                    log.info("relay is standing by: another relay holds the lock")
+                    standing_by = True
                 stop.wait(1.0)
                 continue
+            standing_by = False
             log.info("relay is active for topic %s", self.topic)
             self.active.set()
             try:

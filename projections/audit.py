@@ -10,8 +10,8 @@ from typing import Any
 from uuid import UUID
 
 from adapters.sql import Database, Row, Transaction
-from domain.directory.access import EventFilter
-from domain.shared.aggregate import SwitchlogAggregate, event_changes, event_type, iso
+from domain.directory.access import EventFilter, Scope, owner_key
+from domain.shared.aggregate import SwitchlogAggregate, event_changes, event_type, iso, plain
 from domain.shared.errors import InvalidFilterError
 from projections.base import LoggedEventLike, Projection
 
@@ -23,8 +23,9 @@ class AuditProjection(Projection):
     """Who changed what: the log, flattened into rows an auditor can filter fast."""
 
     name = "audit"
-    version = 2  # v2: event types are named by context (directory.Customer.Created)
-    tables = ("audit_log", "audit_names")
+    # v2: event types are named by context (directory.Customer.Created); v3: owners kept
+    version = 3
+    tables = ("audit_log", "audit_owners", "audit_names")
     schema = (
         "CREATE TABLE IF NOT EXISTS audit_log ("
         " position BIGINT PRIMARY KEY, time TEXT NOT NULL, type TEXT NOT NULL,"
@@ -38,12 +39,20 @@ class AuditProjection(Projection):
         "CREATE INDEX IF NOT EXISTS audit_type ON audit_log (type, position)",
         "CREATE INDEX IF NOT EXISTS audit_realm ON audit_log (actor_realm, position)",
         "CREATE INDEX IF NOT EXISTS audit_time ON audit_log (time, position)",
+        "CREATE TABLE IF NOT EXISTS audit_owners (position BIGINT NOT NULL,"
+        " reseller_id TEXT, customer_id TEXT, account_id TEXT)",
+        "CREATE INDEX IF NOT EXISTS audit_owner_reseller ON audit_owners (reseller_id, position)",
+        "CREATE INDEX IF NOT EXISTS audit_owner_customer ON audit_owners (customer_id, position)",
+        "CREATE INDEX IF NOT EXISTS audit_owner_account ON audit_owners (account_id, position)",
+        "CREATE UNIQUE INDEX IF NOT EXISTS audit_owner_once ON audit_owners"
+        " (position, reseller_id, customer_id, account_id)",
         "CREATE TABLE IF NOT EXISTS audit_names ("
         " name_key TEXT NOT NULL, subject_id TEXT NOT NULL, PRIMARY KEY (name_key, subject_id))",
     )
 
     def apply_batch(self, tx: Transaction, batch: Sequence[LoggedEventLike]) -> None:
         rows: list[tuple[Any, ...]] = []
+        owners: list[tuple[Any, ...]] = []
         names: set[tuple[str, str]] = set()
         for item in batch:
             event = item.event
@@ -51,6 +60,10 @@ class AuditProjection(Projection):
                 continue
             changes = event_changes(event)
             rows.append(_row(item.position, event, changes))
+            owners += [
+                (item.position, plain(o.reseller_id), plain(o.customer_id), plain(o.account_id))
+                for o in event.owners
+            ]
             for field in _NAME_FIELDS:
                 after = changes.get(field, {}).get("after")
                 if isinstance(after, str):
@@ -60,6 +73,9 @@ class AuditProjection(Projection):
             "INSERT INTO audit_log VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (position) DO NOTHING",
             rows,
+        )
+        tx.executemany(
+            "INSERT INTO audit_owners VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING", owners
         )
         tx.executemany(
             "INSERT INTO audit_names VALUES (%s, %s) ON CONFLICT DO NOTHING", sorted(names)
@@ -100,6 +116,7 @@ class AuditFilter:
     after: int | None = None
     limit: int = 100
     newest_first: bool = True
+    visible_to: Scope | None = None  # whose events may be shown (None: everyone's)
 
     def __post_init__(self) -> None:
         """Refuse what can only be a mistake: an unknown type, a position or time out of range."""
@@ -151,6 +168,10 @@ class AuditQueries:
                 return None, []
             where.append(f"subject_id IN ({', '.join(['%s'] * len(subjects))})")
             params += subjects
+        key = owner_key(f.visible_to) if f.visible_to else None
+        if key is not None:  # the SQL twin of sees_event, on the same owner key
+            where.append(f"position IN (SELECT position FROM audit_owners WHERE {key[0]} = %s)")
+            params.append(str(key[1]))
         for column, value in (("actor_realm", f.realm), ("type", f.type)):
             if value:
                 where.append(f"{column} = %s")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -12,6 +12,7 @@ from api.deps import RuntimeDep, ScopeDep
 from api.openapi import problems
 from api.routing import ProblemRoute
 from api.schemas import MAX_BIGINT, PRINTABLE, AuditItem, Page, SubjectState
+from domain.directory.access import sees_event
 from domain.shared.actor import Realm
 from domain.shared.aggregate import as_utc
 from domain.shared.errors import NotFoundError
@@ -44,8 +45,10 @@ def search_audit(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     order: Literal["desc", "asc"] = "desc",
 ) -> dict[str, Any]:
-    """Search the log: filter by subject, actor, realm, type and time; page by position."""
-    scope.require_admin()
+    """Search the log: filter by subject, actor, realm, type and time; page by position.
+
+    Each realm sees the events it may see (admins all; a reseller its own and its
+    customers'; a customer its own and its accounts'; an account its own)."""
     query = AuditFilter(
         subject=subject,
         actor=actor,
@@ -56,6 +59,7 @@ def search_audit(
         after=after,
         limit=limit,
         newest_first=order == "desc",
+        visible_to=scope,
     )
     items, next_position = runtime.audit.search(query)
     return {"items": items, "next": next_position}
@@ -71,10 +75,9 @@ def subject_as_of(
     as_of: Annotated[datetime | None, Query(description="Defaults to now")] = None,
 ) -> dict[str, Any]:
     """A subject's state as it was at `as_of` (time travel over the log)."""
-    scope.require_admin()
     subject_id = runtime.audit.subject_id(subject)
-    if subject_id is None:
+    if subject_id is None or not sees_event(scope, runtime.directory.owners_of(UUID(subject_id))):
         raise NotFoundError(f"no single subject is known as {subject!r}")
-    moment = as_utc(as_of) or datetime.now(UTC)
+    moment = as_utc(as_of) or runtime.clock.now()
     found = runtime.directory.state_as_of(UUID(subject_id), moment)
     return {"subject": subject_id, "as_of": moment, **found}

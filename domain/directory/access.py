@@ -66,17 +66,28 @@ class Scope:
 Owners = Sequence[Owner]
 
 
+def owner_key(scope: Scope) -> tuple[str, UUID] | None:
+    """Which owner field must name the scope's principal for it to see an event (None: it
+    sees every event). Read models that keep owners filter on this same key in SQL."""
+    if scope.unrestricted:
+        return None
+    if scope.reseller_id is not None:
+        return ("reseller_id", scope.reseller_id)
+    if scope.customer_id is not None:
+        return ("customer_id", scope.customer_id)
+    assert scope.account_id is not None
+    return ("account_id", scope.account_id)
+
+
 def sees_event(scope: Scope, owners: Owners) -> bool:
     """May this scope see an event with these owners? The one place it is decided, from
     the event alone (no store lookups): audit, SSE, WebSocket and webhooks all ask here.
     Unowned events are for admins only."""
-    if scope.unrestricted:
+    key = owner_key(scope)
+    if key is None:
         return True
-    if scope.reseller_id is not None:
-        return any(owner.reseller_id == scope.reseller_id for owner in owners)
-    if scope.customer_id is not None:
-        return any(owner.customer_id == scope.customer_id for owner in owners)
-    return any(owner.account_id == scope.account_id for owner in owners)
+    field, principal = key
+    return any(getattr(owner, field) == principal for owner in owners)
 
 
 @dataclass(frozen=True)

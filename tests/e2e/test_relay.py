@@ -37,6 +37,10 @@ class RelayProcess:
     def active(self) -> bool:
         return "relay is active" in self.log.read_text()
 
+    @property
+    def standing_by(self) -> bool:
+        return "relay is standing by" in self.log.read_text()
+
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
@@ -81,7 +85,7 @@ def test_second_relay_waits_then_takes_over_when_the_first_dies(
     try:
         eventually(lambda: first.active, timeout=30)
         second = RelayProcess(env, tmp_path, "second")
-        time.sleep(3)
+        eventually(lambda: second.standing_by, timeout=30)
         assert not second.active
         head = runtime.source.max_position()
         eventually(lambda: set(_sequences(kafka_broker, head)) >= set(range(1, head + 1)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from adapters.settings import Settings
 from composition.runtime import Runtime
 from domain.directory.aggregates import Customer
 from domain.shared.actor import Actor, CommandContext, Realm, acting_as
+from tests.conftest import eventually
 from tests.e2e.processes import Server, base_env
 from tests.e2e.streams import StalledEventStream, StalledWebSocket, sse_events, token
 
@@ -144,7 +146,7 @@ def test_customers_only_ever_see_their_own_events(server: Server, admin_token: s
     seen: list[dict[str, Any]] = []
     reader = threading.Thread(target=lambda: seen.extend(sse_events(server.url, alice_token, 15)))
     reader.start()
-    time.sleep(0.5)
+    eventually(lambda: sse_subscribers(server) == 1, timeout=20)
     writers = [threading.Thread(target=produce, args=(c, t)) for c, t in ((alice, "a"), (bob, "b"))]
     for w in writers:
         w.start()
@@ -270,6 +272,13 @@ def test_slow_websocket_client_is_cut_off_and_resumes_without_loss(
     assert events + rest == fast_seen
 
 
+def sse_subscribers(server: Server) -> float:
+    """Live SSE subscribers, as the server's own metrics count them."""
+    text = httpx.get(f"{server.url}/metrics").text
+    found = re.search(r'^switchlog_stream_subscribers\{channel="sse"\} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
 def test_slow_sse_client_is_cut_off_and_resumes_without_loss(
     server: Server, admin_token: str, tmp_path: Path
 ) -> None:
@@ -278,9 +287,10 @@ def test_slow_sse_client_is_cut_off_and_resumes_without_loss(
     slow = StalledEventStream(
         server.port, f"/v1/events/stream?types=Customer.Created&after={start}", admin_token
     )
-    time.sleep(0.5)
+    eventually(lambda: sse_subscribers(server) == 1, timeout=20)
     _flood(tmp_path, total)
-    time.sleep(3)  # stay stalled well past the server's 1 s patience
+    # Stay stalled until the server gives up on us (its patience is 1 s here).
+    eventually(lambda: sse_subscribers(server) == 0, timeout=60)
     received = slow.read_all(limit=total)
     got = [int(e["id"]) for e in received if e["event"] == "directory.Customer.Created"]
     assert 0 < len(got) < total, "the stalled client was neither cut off nor sent anything"

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from adapters.clock import FileClock
 from adapters.settings import Settings
 from api.app import create_app
 from composition.runtime import Runtime
@@ -27,8 +28,14 @@ def make_settings(store_url: str, tmp_path: Path, **overrides: Any) -> Settings:
 
 
 @pytest.fixture
-def settings(store_url: str, tmp_path: Path) -> Settings:
-    return make_settings(store_url, tmp_path)
+def clock(tmp_path: Path) -> FileClock:
+    """The runtime's clock: the system's until a test sets a time (then it stays there)."""
+    return FileClock(tmp_path / "clock")
+
+
+@pytest.fixture
+def settings(store_url: str, tmp_path: Path, clock: FileClock) -> Settings:
+    return make_settings(store_url, tmp_path, test_clock_file=clock.path)
 
 
 @pytest.fixture

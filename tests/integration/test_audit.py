@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 
+from adapters.clock import FileClock
 from tests.integration.conftest import login
 from tests.integration.helpers import create
+
+# Events are dated by the runtime's clock, which the tests move: no sleeping between them.
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
 
 def _audit(client: TestClient, headers: dict[str, str], **params: object) -> dict:  # type: ignore[type-arg]
@@ -72,10 +75,13 @@ def test_filter_by_actor_realm_and_type(client: TestClient, admin: dict[str, str
     assert [r["changes"]["name"]["after"] for r in created] == ["By Reseller", "By Admin"]
 
 
-def test_time_range_and_pagination_by_position(client: TestClient, admin: dict[str, str]) -> None:
+def test_time_range_and_pagination_by_position(
+    client: TestClient, admin: dict[str, str], clock: FileClock
+) -> None:
+    clock.set(T0)
     create(client, admin, "customers", name="Before", currency="EUR", time_zone="UTC")
-    time.sleep(0.05)
-    middle = datetime.now(UTC)
+    middle = T0 + timedelta(seconds=1)
+    clock.set(middle)
     for i in range(5):
         create(client, admin, "customers", name=f"After {i}", currency="EUR", time_zone="UTC")
 
@@ -97,14 +103,17 @@ def test_time_range_and_pagination_by_position(client: TestClient, admin: dict[s
     assert seen == sorted(seen)
 
 
-def test_a_time_window_pages_in_both_orders(client: TestClient, admin: dict[str, str]) -> None:
+def test_a_time_window_pages_in_both_orders(
+    client: TestClient, admin: dict[str, str], clock: FileClock
+) -> None:
+    clock.set(T0)
     create(client, admin, "customers", name="Outside", currency="EUR", time_zone="UTC")
-    time.sleep(0.05)
-    start = datetime.now(UTC)
+    start = T0 + timedelta(seconds=1)
     for i in range(7):
+        clock.set(start + timedelta(milliseconds=i))
         create(client, admin, "customers", name=f"Inside {i}", currency="EUR", time_zone="UTC")
-    end = datetime.now(UTC)
-    time.sleep(0.05)
+    end = start + timedelta(seconds=1)
+    clock.set(end)
     create(client, admin, "customers", name="Later", currency="EUR", time_zone="UTC")
 
     for order in ("asc", "desc"):
@@ -123,11 +132,13 @@ def test_a_time_window_pages_in_both_orders(client: TestClient, admin: dict[str,
         assert names == (inside if order == "asc" else inside[::-1])
 
 
-def test_subject_state_as_of_a_past_time(client: TestClient, admin: dict[str, str]) -> None:
+def test_subject_state_as_of_a_past_time(
+    client: TestClient, admin: dict[str, str], clock: FileClock
+) -> None:
+    clock.set(T0)
     customer = create(client, admin, "customers", name="Acme", currency="EUR", time_zone="UTC")
-    time.sleep(0.05)
-    between = datetime.now(UTC)
-    time.sleep(0.05)
+    between = T0 + timedelta(seconds=1)
+    clock.set(between + timedelta(seconds=1))
     client.patch(
         f"/v1/customers/{customer['id']}",
         json={"currency": "USD", "name": "Acme US"},
@@ -149,3 +160,23 @@ def test_subject_state_as_of_a_past_time(client: TestClient, admin: dict[str, st
         headers=admin,
     )
     assert before_birth.status_code == 404
+
+
+def test_each_realm_audits_only_the_events_it_may_see(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    create(client, admin, "resellers", name="R1", login="r1", password="password-1")
+    create(client, admin, "resellers", name="R2", login="r2", password="password-1")
+    r1, r2 = login(client, "r1", "password-1"), login(client, "r2", "password-1")
+    mine = create(client, r1, "customers", name="Mine", currency="EUR", time_zone="UTC")
+    create(client, r2, "customers", name="Theirs", currency="EUR", time_zone="UTC")
+    create(client, admin, "accounts", customer_id=mine["id"], login="mine-1")
+
+    seen = _audit(client, r1, type="Customer.Created")["items"]
+    assert [r["changes"]["name"]["after"] for r in seen] == ["Mine"]
+    assert {r["type"] for r in _audit(client, r1)["items"]} >= {"directory.Account.Created"}
+    assert not any(r["actor"]["login"] == "r2" for r in _audit(client, r1)["items"])
+    assert _audit(client, admin, type="Customer.Created")["items"][0]["changes"]["name"]
+    theirs = client.get("/v1/audit/subjects/Theirs", headers=r1)
+    assert theirs.status_code == 404  # as if it did not exist
+    assert client.get("/v1/audit/subjects/Mine", headers=r1).status_code == 200

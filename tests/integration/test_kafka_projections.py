@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
 
 import pytest
 from kafka import KafkaProducer
 
+from adapters.clock import FileClock
 from adapters.tansu import TansuBroker
 from composition.runtime import Runtime
 from domain.shared.actor import Actor, CommandContext
@@ -32,7 +32,13 @@ def read_model_url(store_url: str, tmp_path: Path, request: pytest.FixtureReques
 @pytest.fixture
 def writer(store_url: str, tmp_path: Path, kafka_broker: TansuBroker) -> Iterator[Runtime]:
     """The store side: commands, the in-process read models, and a running relay."""
-    rt = Runtime(make_settings(store_url, tmp_path, kafka_bootstrap=kafka_broker.bootstrap))
+    settings = make_settings(
+        store_url,
+        tmp_path,
+        kafka_bootstrap=kafka_broker.bootstrap,
+        test_clock_file=tmp_path / "clock",
+    )
+    rt = Runtime(settings)
     rt.start_relay()
     yield rt
     rt.close()
@@ -127,12 +133,15 @@ def test_poison_messages_are_parked_and_consumption_goes_on(
 def test_replay_a_time_window_from_kafka_into_a_scratch_read_model(
     writer: Runtime, tmp_path: Path
 ) -> None:
+    clock = FileClock(tmp_path / "clock")  # the writer's: events are dated by it
+    start = datetime.now(UTC).replace(microsecond=0)
+    clock.set(start)
     _populate(writer, 3, "early")
-    time.sleep(0.2)
-    since = datetime.now(UTC)
+    since = start + timedelta(seconds=10)
+    clock.set(since)
     _populate(writer, 4, "window")
-    until = datetime.now(UTC)
-    time.sleep(0.2)
+    until = since + timedelta(seconds=10)
+    clock.set(until + timedelta(seconds=30))  # well past the replay's grace for late records
     _populate(writer, 2, "late")
     relay = writer.relay()
     eventually(lambda: relay.state().position == writer.source.max_position())

@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         own = runtime is None
         active = runtime or await run_in_threadpool(Runtime, settings)
         app.state.runtime = active
-        app.state.tokens = TokenService(settings.jwt_key(), settings.jwt_ttl_seconds)
+        app.state.tokens = TokenService(settings.jwt_key(), settings.jwt_ttl_seconds, active.clock)
         if settings.projections_in_process:
             active.start_projections()
         hub = EventHub(active.source)

@@ -48,7 +48,9 @@ async def actor_for_token(runtime: Runtime, tokens: TokenService, token: str | N
         principal_id = UUID(claims["sub"])
     except ValueError:
         raise AuthenticationError("the token's subject is not a principal id") from None
-    return await run_in_threadpool(runtime.directory.active_actor, principal_id, claims["realm"])
+    return await run_in_threadpool(
+        runtime.directory.active_actor, principal_id, claims["realm"], tokens.issued_at(claims)
+    )
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]

@@ -75,7 +75,4 @@ def reset_password(login: Login, password_stdin: PasswordStdin = False) -> None:
         fail(error.detail)
     finally:
         rt.close()
-    console.print(
-        f"admin {login!r}: password reset. Tokens issued before stay valid until they expire"
-        f" (SWITCHLOG_JWT_TTL_SECONDS={settings.jwt_ttl_seconds})."
-    )
+    console.print(f"admin {login!r}: password reset. Tokens issued before it no longer work.")

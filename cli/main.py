@@ -14,7 +14,6 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
-from composition.contexts import CONTEXTS
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
@@ -23,9 +22,11 @@ from adapters.observability import configure_logging
 from adapters.settings import Settings
 from cli.audit_table import audit_table
 from cli.store import describe, fail, open_runtime, until_signalled, warn, worker_runtime
+from composition.contexts import CONTEXTS
 from composition.runtime import Runtime
 from domain.shared.actor import Realm
 from domain.shared.aggregate import as_utc
+from domain.shared.errors import DomainError
 from projections.audit import AuditFilter
 
 app = typer.Typer(
@@ -150,22 +151,24 @@ def audit(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
 ) -> None:
     """Who changed what: filter the log by subject, actor, realm, type and time."""
+    try:
+        question = AuditFilter(
+            subject=subject,
+            actor=actor,
+            realm=realm.value if realm else None,
+            type=type,
+            since=as_utc(since),
+            until=as_utc(until),
+            after=after,
+            limit=limit,
+            newest_first=not oldest_first,
+        )
+    except DomainError as error:  # an unknown type, a position or time out of range
+        fail(error.detail)
     rt = open_runtime(create=False)
     try:
         rt.runner.catch_up(["audit"])
-        items, next_position = rt.audit.search(
-            AuditFilter(
-                subject=subject,
-                actor=actor,
-                realm=realm.value if realm else None,
-                type=type,
-                since=as_utc(since),
-                until=as_utc(until),
-                after=after,
-                limit=limit,
-                newest_first=not oldest_first,
-            )
-        )
+        items, next_position = rt.audit.search(question)
     finally:
         rt.close()
     if as_json:

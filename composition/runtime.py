@@ -25,7 +25,7 @@ from adapters.settings import Settings
 from adapters.sql import open_database, sqlite_path
 from adapters.store import NotificationLogSource, store_env
 from adapters.webhook_delivery import WebhookDeliverer
-from composition.contexts import CONTEXTS, Context
+from composition.contexts import CONTEXTS
 from domain.directory.application import LOGIN, DirectoryService
 from domain.shared.actor import Actor, CommandContext
 from domain.shared.aggregate import event_type
@@ -47,8 +47,8 @@ class Runtime:
     """Everything one process needs, derived from the contexts' list; nothing connects
     until this is constructed."""
 
-    def __init__(self, settings: Settings, contexts: Sequence[Context] = CONTEXTS) -> None:
-        self.contexts = tuple(contexts)
+    def __init__(self, settings: Settings) -> None:
+        self.contexts = CONTEXTS
         self.settings = settings
         self.clock: Clock = (
             FileClock(settings.test_clock_file) if settings.test_clock_file else SYSTEM_CLOCK

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from adapters.sql import Database, Row, Transaction
 from domain.directory.access import EventFilter, Scope, owner_key
-from domain.shared.aggregate import SwitchlogAggregate, event_changes, event_type, iso, plain
+from domain.shared.aggregate import SwitchlogAggregate, event_changes, event_type, iso
 from domain.shared.errors import InvalidFilterError
 from projections.base import LoggedEventLike, Projection
 
@@ -24,7 +24,7 @@ class AuditProjection(Projection):
 
     name = "audit"
     # v2: event types are named by context (directory.Customer.Created); v3: owners kept
-    version = 3
+    version = 5  # v4: subject_type is the aggregate again; v5: owners never duplicated
     tables = ("audit_log", "audit_owners", "audit_names")
     schema = (
         "CREATE TABLE IF NOT EXISTS audit_log ("
@@ -40,7 +40,7 @@ class AuditProjection(Projection):
         "CREATE INDEX IF NOT EXISTS audit_realm ON audit_log (actor_realm, position)",
         "CREATE INDEX IF NOT EXISTS audit_time ON audit_log (time, position)",
         "CREATE TABLE IF NOT EXISTS audit_owners (position BIGINT NOT NULL,"
-        " reseller_id TEXT, customer_id TEXT, account_id TEXT)",
+        " reseller_id TEXT NOT NULL, customer_id TEXT NOT NULL, account_id TEXT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS audit_owner_reseller ON audit_owners (reseller_id, position)",
         "CREATE INDEX IF NOT EXISTS audit_owner_customer ON audit_owners (customer_id, position)",
         "CREATE INDEX IF NOT EXISTS audit_owner_account ON audit_owners (account_id, position)",
@@ -60,8 +60,13 @@ class AuditProjection(Projection):
                 continue
             changes = event_changes(event)
             rows.append(_row(item.position, event, changes))
+            # '' for "does not apply": NULLs never collide in a unique index, and a
+            # re-delivered event must not add its owners twice.
             owners += [
-                (item.position, plain(o.reseller_id), plain(o.customer_id), plain(o.account_id))
+                (
+                    item.position,
+                    *(str(i) if i else "" for i in (o.reseller_id, o.customer_id, o.account_id)),
+                )
                 for o in event.owners
             ]
             for field in _NAME_FIELDS:
@@ -90,7 +95,7 @@ def _row(position: int, event: Any, changes: dict[str, Any]) -> tuple[Any, ...]:
         iso(event.timestamp),
         kind,
         str(event.originator_id),
-        kind.split(".")[0],
+        kind.split(".")[-2],  # context.Aggregate.Event
         event.originator_version,
         actor.id,
         actor.realm.value,

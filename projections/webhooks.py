@@ -86,7 +86,7 @@ class WebhookProjection(Projection):
             (
                 str(event.originator_id),
                 event.url,
-                json.dumps(sorted(registry().canonical(event.event_types))),
+                json.dumps(sorted(registry().stored(event.event_types))),
                 plain(event.subject),
                 plain(event.customer_id),
                 event.owner_id,

@@ -9,6 +9,7 @@ as they always did and are never triggered again.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -27,6 +28,8 @@ class Principal(SwitchlogAggregate):
     login: str | None
     password_hash: str | None
     status: str
+    # When the password last changed: tokens issued before it stop working.
+    credentials_changed_at: datetime | None = None
 
     def role(self) -> str:
         return self.realm.value
@@ -42,6 +45,10 @@ class Principal(SwitchlogAggregate):
 
     class PasswordChanged(Changed):
         fields = frozenset({"password_hash"})
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            aggregate.credentials_changed_at = self.timestamp
 
     def close(self) -> None:
         self.check_open()
@@ -98,6 +105,7 @@ class Admin(Principal):
 
         def apply(self, aggregate: Any) -> None:
             aggregate.password_hash = self.password_hash
+            aggregate.credentials_changed_at = self.timestamp
 
     def reset_password(self, password_hash: str) -> None:
         """Set a new password, hashed by the caller so replay never hashes again."""
@@ -224,7 +232,8 @@ class Customer(Principal):
         self.check_open()
         if reseller_id == self.reseller_id:
             return
-        self._moving = [Owner(self.reseller_id, self.id), Owner(reseller_id, self.id)]
+        # The new owner first: Kafka's and the envelope's owner attributes name the first.
+        self._moving = [Owner(reseller_id, self.id), Owner(self.reseller_id, self.id)]
         try:
             self.change(self.Moved, reseller_id=reseller_id)
         finally:

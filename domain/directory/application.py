@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import suppress
+from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -221,11 +222,17 @@ class DirectoryService(SwitchlogApplication):
             raise AuthenticationError("unknown login or wrong password")
         return _actor(principal)
 
-    def active_actor(self, principal_id: UUID, realm: str) -> Actor:
-        """The actor behind a token, while its principal is open and in that realm."""
+    def active_actor(
+        self, principal_id: UUID, realm: str, issued_at: datetime | None = None
+    ) -> Actor:
+        """The actor behind a token, while its principal is open and in that realm, and its
+        password has not changed since the token was issued."""
         principal = self._active(principal_id)
         if principal is None or principal.realm.value != realm:
             raise AuthenticationError("the token's principal is closed or unknown")
+        changed = principal.credentials_changed_at
+        if issued_at is not None and changed is not None and issued_at < changed:
+            raise AuthenticationError("the password changed after this token was issued")
         return _actor(principal)
 
     def owners_of(self, subject_id: UUID) -> Sequence[Owner]:

@@ -17,8 +17,16 @@ from domain.shared.aggregate import SwitchlogAggregate, event_name
 from domain.shared.errors import InvalidFilterError
 
 
-class DuplicateEventNameError(RuntimeError):
-    """Two event classes claim one public name: a programming error, refused at start-up."""
+class RegistryError(RuntimeError):
+    """The contexts' list is inconsistent: a programming error, refused at start-up."""
+
+
+class DuplicateEventNameError(RegistryError):
+    """Two event classes claim one public name."""
+
+
+class ContextMismatchError(RegistryError):
+    """An aggregate is listed under a context it does not name."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +45,7 @@ class EventRegistry:
         for context, aggregates in contexts.items():
             for aggregate in aggregates:
                 if getattr(aggregate, "context", None) != context:
-                    raise DuplicateEventNameError(
+                    raise ContextMismatchError(
                         f"{aggregate.__name__} is listed under {context!r}"
                         f" but names its context {getattr(aggregate, 'context', None)!r}"
                     )
@@ -63,6 +71,11 @@ class EventRegistry:
     def resolve(self, name: str) -> RegisteredEvent | None:
         """The event a public name (or an old alias) stands for."""
         return self._events.get(self._aliases.get(name, name))
+
+    def stored(self, names: Sequence[str]) -> list[str]:
+        """Names kept from earlier (a webhook's types): each as its public name where it
+        still resolves, else unchanged (it then matches nothing rather than failing)."""
+        return [self._aliases.get(n, n) for n in names]
 
     def canonical(self, names: Sequence[str] | frozenset[str]) -> frozenset[str]:
         """Public names for given names or aliases; InvalidFilterError names the unknown."""

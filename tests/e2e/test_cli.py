@@ -184,3 +184,13 @@ def test_kafka_commands_without_kafka_refuse_in_one_line(tmp_path: Path, args: l
         "error: Kafka is not configured: set SWITCHLOG_KAFKA_BOOTSTRAP=host:port[,host:port...]"
     ]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_audit_with_an_unknown_type_is_refused_in_one_line(tmp_path: Path) -> None:
+    _, env = _store_with_a_customer(tmp_path)
+
+    result = switchlog(["audit", "--type", "Customer.Updatd"], env, tmp_path)
+
+    assert result.returncode == 2
+    assert "unknown event types: Customer.Updatd" in result.stderr
+    assert "Traceback" not in result.stderr

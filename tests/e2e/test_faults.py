@@ -14,7 +14,7 @@ from composition.runtime import Runtime
 from domain.directory.aggregates import Customer
 from domain.shared.actor import Actor, CommandContext
 from projections.audit import AuditFilter
-from tests.conftest import fresh_postgres_database
+from tests.conftest import eventually, fresh_postgres_database
 from tests.e2e.processes import base_env, run_cli, switchlog_bin
 
 CTX = CommandContext(Actor.system("test"))
@@ -93,7 +93,10 @@ try:
         customer = app.load(UUID(customer_id), Customer)
         customer.rename(name)
         Path(rendezvous, name + ".ready").touch()
+        deadline = time.monotonic() + 120  # never outlive a test that gave up
         while not Path(rendezvous, "go").exists():
+            if time.monotonic() > deadline:
+                sys.exit(3)
             time.sleep(0.01)
         app.save(customer)
     print(json.dumps({"name": name, "outcome": "saved"}))
@@ -118,16 +121,22 @@ def test_two_processes_editing_one_customer_on_postgres(
         )
         for name in ("Alpha", "Beta")
     ]
-    deadline = time.monotonic() + 30
-    while not all((tmp_path / f"{n}.ready").exists() for n in ("Alpha", "Beta")):
-        assert time.monotonic() < deadline, "writers never got ready"
-        time.sleep(0.01)
-    (tmp_path / "go").touch()
-    outcomes = {}
-    for writer in writers:
-        out, _ = writer.communicate(timeout=30)
-        result = json.loads(out.strip().splitlines()[-1])
-        outcomes[result["name"]] = result["outcome"]
+    try:
+        eventually(
+            lambda: all((tmp_path / f"{n}.ready").exists() for n in ("Alpha", "Beta")),
+            timeout=60,
+        )
+        (tmp_path / "go").touch()
+        outcomes = {}
+        for writer in writers:
+            out, _ = writer.communicate(timeout=30)
+            result = json.loads(out.strip().splitlines()[-1])
+            outcomes[result["name"]] = result["outcome"]
+    finally:
+        for writer in writers:  # a failed test must not leave a writer waiting forever
+            if writer.poll() is None:
+                writer.kill()
+                writer.wait(10)
     assert sorted(outcomes.values()) == ["conflict", "saved"]
     winner = next(n for n, o in outcomes.items() if o == "saved")
     customer = runtime.directory.load(customer_id, Customer)

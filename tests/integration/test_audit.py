@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi.testclient import TestClient
 
 from adapters.clock import FileClock
+from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
 from tests.integration.conftest import login
 from tests.integration.helpers import create
 
@@ -79,6 +80,7 @@ def test_time_range_and_pagination_by_position(
     client: TestClient, admin: dict[str, str], clock: FileClock
 ) -> None:
     clock.set(T0)
+    admin = login(client, ADMIN_LOGIN, ADMIN_PASSWORD)  # a token on the moved clock
     create(client, admin, "customers", name="Before", currency="EUR", time_zone="UTC")
     middle = T0 + timedelta(seconds=1)
     clock.set(middle)
@@ -107,6 +109,7 @@ def test_a_time_window_pages_in_both_orders(
     client: TestClient, admin: dict[str, str], clock: FileClock
 ) -> None:
     clock.set(T0)
+    admin = login(client, ADMIN_LOGIN, ADMIN_PASSWORD)  # a token on the moved clock
     create(client, admin, "customers", name="Outside", currency="EUR", time_zone="UTC")
     start = T0 + timedelta(seconds=1)
     for i in range(7):
@@ -136,6 +139,7 @@ def test_subject_state_as_of_a_past_time(
     client: TestClient, admin: dict[str, str], clock: FileClock
 ) -> None:
     clock.set(T0)
+    admin = login(client, ADMIN_LOGIN, ADMIN_PASSWORD)  # a token on the moved clock
     customer = create(client, admin, "customers", name="Acme", currency="EUR", time_zone="UTC")
     between = T0 + timedelta(seconds=1)
     clock.set(between + timedelta(seconds=1))

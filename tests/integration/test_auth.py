@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
 from fastapi.testclient import TestClient
 
-from tests.conftest import ADMIN_LOGIN, JWT_SECRET
+from adapters.clock import FileClock
+from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD, JWT_SECRET
 from tests.integration.conftest import login
 from tests.integration.helpers import assert_problem, create
 
@@ -93,3 +95,38 @@ def test_token_of_closed_account_stops_working(client: TestClient, admin: dict[s
     )
     relogin = client.post("/v1/auth/token", data={"username": "ph1x1", "password": "password-1"})
     assert_problem(relogin, 401, "unauthenticated")
+
+
+def test_tokens_issued_before_a_password_change_stop_working(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    customer = create(
+        client,
+        admin,
+        "customers",
+        name="Rotating",
+        currency="EUR",
+        time_zone="UTC",
+        login="rot",
+        password="password-1",
+    )
+    old = login(client, "rot", "password-1")
+    url = f"/v1/customers/{customer['id']}"
+    assert client.get(url, headers=old).status_code == 200
+    changed = client.patch(url, json={"password": "password-2"}, headers=admin)
+    assert changed.status_code == 200
+    assert_problem(client.get(url, headers=old), 401, "unauthenticated")
+    new = login(client, "rot", "password-2")
+    assert client.get(url, headers=new).status_code == 200
+
+
+def test_a_token_expires_on_the_runtime_clock(
+    client: TestClient, admin: dict[str, str], clock: FileClock
+) -> None:
+    now = datetime.now(UTC)
+    clock.set(now)
+    token = login(client, ADMIN_LOGIN, ADMIN_PASSWORD)
+    clock.set(now + timedelta(seconds=3599))
+    assert client.get("/v1/resellers", headers=token).status_code == 200
+    clock.set(now + timedelta(seconds=3601))  # past the 1 h lifetime, without waiting an hour
+    assert_problem(client.get("/v1/resellers", headers=token), 401, "unauthenticated")

@@ -35,7 +35,7 @@ def test_events_carry_their_owners_and_a_move_belongs_to_both_resellers(
     created, moved = _events(runtime, customer)
     assert created.owners == [Owner(first, customer)]
     assert event_type(moved) == "directory.Customer.Moved"
-    assert moved.owners == [Owner(first, customer), Owner(second, customer)]
+    assert moved.owners == [Owner(second, customer), Owner(first, customer)]
     opened, closed = _events(runtime, account)
     assert opened.owners == [Owner(first, customer, account)]
     assert closed.owners == [Owner(second, customer, account)]  # the reseller it has now

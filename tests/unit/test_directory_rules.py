@@ -84,7 +84,7 @@ def test_every_event_names_whom_it_belongs_to() -> None:
     created, moved, renamed = customer.collect_events()
     assert created.owners == [Owner(reseller, customer_id)]  # type: ignore[attr-defined]
     # A move belongs to the reseller it leaves and the one it joins: both see it.
-    assert moved.owners == [Owner(reseller, customer_id), Owner(other, customer_id)]  # type: ignore[attr-defined]
+    assert moved.owners == [Owner(other, customer_id), Owner(reseller, customer_id)]  # type: ignore[attr-defined]
     assert renamed.owners == [Owner(other, customer_id)]  # type: ignore[attr-defined]
 
 

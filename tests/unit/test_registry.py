@@ -8,7 +8,7 @@ from composition.contexts import CONTEXTS, REGISTRY
 from domain.directory.aggregates import Customer
 from domain.shared.aggregate import SwitchlogAggregate
 from domain.shared.errors import InvalidFilterError
-from domain.shared.registry import DuplicateEventNameError, EventRegistry
+from domain.shared.registry import ContextMismatchError, DuplicateEventNameError, EventRegistry
 
 
 def test_every_event_is_named_by_its_context() -> None:
@@ -55,5 +55,5 @@ def test_a_duplicate_event_name_is_refused_when_the_registry_is_built() -> None:
 
 
 def test_an_aggregate_listed_under_another_context_is_refused() -> None:
-    with pytest.raises(DuplicateEventNameError, match="billing"):
+    with pytest.raises(ContextMismatchError, match="billing"):
         EventRegistry({"billing": [Customer]})

@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from api.contributions import with_contributions
+
 T = TypeVar("T")
 
 MAX_BIGINT = 2**63 - 1  # positions and offsets meet BIGINT columns
@@ -58,7 +60,7 @@ class CustomerCreate(Strict):
     password: Password | None = None
 
 
-class CustomerUpdate(Strict):
+class CustomerOwnUpdate(Strict):
     name: Name = UNSET
     currency: Currency = UNSET
     time_zone: TimeZone = UNSET
@@ -99,7 +101,7 @@ class ResellerPublic(Record):
     login: str | None
 
 
-class CustomerPublic(Record):
+class CustomerOwnFields(Record):
     name: str
     currency: str
     time_zone: str
@@ -139,3 +141,8 @@ class SubjectState(BaseModel):
     type: str
     as_of: datetime
     state: dict[str, Any]
+
+
+# Other contexts add fields to customers (provisioning's `number`): see api/contributions.py.
+CustomerPublic = with_contributions(CustomerOwnFields, "customers", "CustomerPublic")
+CustomerUpdate = with_contributions(CustomerOwnUpdate, "customers", "CustomerUpdate")

@@ -9,13 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+from uuid import UUID
+
+from pydantic import StringConstraints
 
 from domain.directory.aggregates import Account, Admin, Customer, Reseller
 from domain.directory.application import DirectoryService
+from domain.provisioning.aggregates import CustomerNumber
+from domain.provisioning.application import ProvisioningService
+from domain.shared.actor import CommandContext
 from domain.shared.aggregate import SwitchlogAggregate
 from domain.shared.application import SwitchlogApplication
 from domain.shared.index import NameIndex
+from domain.shared.owners import Owner
 from domain.shared.registry import EventRegistry, install
 from domain.webhooks.aggregates import WebhookEndpoint
 from domain.webhooks.application import WebhookService
@@ -26,6 +33,23 @@ if TYPE_CHECKING:  # the runtime, routers and CLI import this module; they come 
 
     from composition.runtime import Runtime
     from projections.base import Projection
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """A field one context adds to another context's resource: the resource's GET shows it
+    and its PATCH accepts it, while the field's events belong to the contributing context.
+
+    `read` gives the values for a page of rows (one query, not one per row); `write` runs
+    the contributing context's command and returns a check that its read model shows it.
+    """
+
+    resource: str  # the API resource, e.g. "customers"
+    field: str  # e.g. "number"
+    annotation: Any  # its type in the resource's schemas
+    description: str
+    read: Callable[[Runtime, Sequence[str]], dict[str, Any]]
+    write: Callable[[Runtime, CommandContext, UUID, Any], Callable[[], bool]]
 
 
 @dataclass(frozen=True)
@@ -42,6 +66,7 @@ class Context:
     projections: Callable[[Runtime], Sequence[Projection]] = field(default=lambda _: ())
     routers: Callable[[], Sequence[APIRouter]] = field(default=lambda: ())
     cli: Callable[[], Sequence[tuple[str, typer.Typer]]] = field(default=lambda: ())
+    contributes: Sequence[Contribution] = ()
 
 
 # -- shared: name reservations, the audit trail, live events, operations -----------------
@@ -96,6 +121,48 @@ def _webhook_cli() -> Sequence[tuple[str, Any]]:
     return [("webhooks", webhooks_app)]
 
 
+# -- provisioning: numbers now (extensions, phones, agreements next) ---------------------
+def _provisioning_projections(runtime: Runtime) -> Sequence[Projection]:
+    from projections.provisioning import ProvisioningProjection
+
+    return [ProvisioningProjection()]
+
+
+def _read_numbers(runtime: Runtime, customer_ids: Sequence[str]) -> dict[str, Any]:
+    from projections.provisioning import ProvisioningQueries
+
+    return dict(ProvisioningQueries(runtime.db).numbers(customer_ids))
+
+
+def _write_number(
+    runtime: Runtime, ctx: CommandContext, customer_id: UUID, number: Any
+) -> Callable[[], bool]:
+    (owner,) = runtime.directory.owners_of(customer_id)[:1] or [Owner(customer_id=customer_id)]
+    service = runtime.services["provisioning"]
+    assert isinstance(service, ProvisioningService)
+    service.set_customer_number(ctx, owner, number)
+    shown = service.customer_number(customer_id)
+    return lambda: _read_numbers(runtime, [str(customer_id)]).get(str(customer_id)) == shown
+
+
+PROVISIONING = Context(
+    "provisioning",
+    aggregates=[CustomerNumber],
+    service=ProvisioningService,
+    projections=_provisioning_projections,
+    contributes=[
+        Contribution(
+            "customers",
+            "number",
+            Annotated[str, StringConstraints(min_length=1, max_length=20)] | None,
+            "The customer's main number, E.164 digits (provisioning's; null: none)",
+            _read_numbers,
+            _write_number,
+        )
+    ],
+)
+
+
 SHARED = Context(
     "shared",
     aggregates=[NameIndex],
@@ -119,6 +186,12 @@ WEBHOOKS = Context(
     cli=_webhook_cli,
 )
 
-CONTEXTS: tuple[Context, ...] = (SHARED, DIRECTORY, WEBHOOKS)
+CONTEXTS: tuple[Context, ...] = (SHARED, DIRECTORY, WEBHOOKS, PROVISIONING)
+
+
+def contributions(resource: str) -> list[Contribution]:
+    """The fields other contexts add to an API resource."""
+    return [c for context in CONTEXTS for c in context.contributes if c.resource == resource]
+
 
 REGISTRY = install(EventRegistry({c.name: c.aggregates for c in CONTEXTS}))

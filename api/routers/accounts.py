@@ -41,7 +41,9 @@ def list_accounts(
 ) -> dict[str, Any]:
     """List the accounts the caller may see."""
     filters = {"customer_id": customer_id, "status": status, "login": login}
-    return page(*runtime.directory_queries.list(TABLE, scope, filters, limit, offset))
+    return page(
+        runtime, TABLE, *runtime.directory_queries.list(TABLE, scope, filters, limit, offset)
+    )
 
 
 @router.post(

@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import Query, Response
 from fastapi.responses import JSONResponse
 
+from api.contributions import attach
 from api.openapi import problems
 from api.schemas import MAX_BIGINT, PRINTABLE, WriteAccepted
 from composition.runtime import Runtime
@@ -40,7 +41,7 @@ def visible_row(
     if row is None:
         raise NotFoundError(f"{table[:-1]} {row_id} not found")
     response.headers["ETag"] = f'"{row["version"]}"'
-    return row
+    return attach(runtime, table, [row])[0]
 
 
 def fresh_row(
@@ -70,8 +71,10 @@ def fresh_row(
             headers={"Location": location, "ETag": f'"{version}"'},
         )
     response.headers["ETag"] = f'"{row["version"]}"'
-    return row
+    return attach(runtime, table, [row])[0]
 
 
-def page(rows: list[dict[str, Any]], next_offset: int | None) -> dict[str, Any]:
-    return {"items": rows, "next": next_offset}
+def page(
+    runtime: Runtime, table: str, rows: list[dict[str, Any]], next_offset: int | None
+) -> dict[str, Any]:
+    return {"items": attach(runtime, table, rows), "next": next_offset}

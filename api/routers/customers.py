@@ -7,6 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
+from api.contributions import split, write
 from api.deps import ContextDep, ExpectedVersionDep, RuntimeDep, ScopeDep
 from api.openapi import body_link, created, link, problems
 from api.routers.common import (
@@ -41,7 +42,9 @@ def list_customers(
 ) -> dict[str, Any]:
     """List the customers the caller may see."""
     filters = {"reseller_id": reseller_id, "status": status, "name": name}
-    return page(*runtime.directory_queries.list(TABLE, scope, filters, limit, offset))
+    return page(
+        runtime, TABLE, *runtime.directory_queries.list(TABLE, scope, filters, limit, offset)
+    )
 
 
 @router.post(
@@ -95,8 +98,9 @@ def update_customer(
     response: Response,
 ) -> dict[str, Any]:
     """Change some of a customer's fields; `If-Match` makes it conditional."""
-    fields = body.model_dump(exclude_unset=True)
-    version = runtime.directory.update_customer(ctx, customer_id, expected, **fields)
+    own, contributed = split(TABLE, body.model_dump(exclude_unset=True))
+    version = runtime.directory.update_customer(ctx, customer_id, expected, **own)
+    write(runtime, ctx, TABLE, customer_id, contributed)
     return fresh_row(runtime, TABLE, scope, customer_id, response, version)
 
 

@@ -40,7 +40,9 @@ def list_resellers(
 ) -> dict[str, Any]:
     """List the resellers the caller may see."""
     filters = {"status": status, "name": name}
-    return page(*runtime.directory_queries.list(TABLE, scope, filters, limit, offset))
+    return page(
+        runtime, TABLE, *runtime.directory_queries.list(TABLE, scope, filters, limit, offset)
+    )
 
 
 @router.post(

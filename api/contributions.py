@@ -1,0 +1,52 @@
+"""Fields other contexts contribute to an API resource (composition/contexts.py says which).
+
+A resource's schemas gain the fields; its GET shows them (one read per page) and its PATCH
+hands them to the contributing context's command, whose events are that context's own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, Field, create_model
+
+from composition.contexts import contributions
+from composition.runtime import Runtime
+from domain.shared.actor import CommandContext
+
+
+def with_contributions(model: type[BaseModel], resource: str, name: str) -> type[BaseModel]:
+    """`model` plus the fields contributed to `resource` (optional: absent means unchanged)."""
+    extra: dict[str, Any] = {
+        c.field: (c.annotation, Field(None, description=c.description))
+        for c in contributions(resource)
+    }
+    return create_model(name, __base__=model, **extra) if extra else model
+
+
+def attach(runtime: Runtime, resource: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add each contributed field's value to the rows, one read per contribution."""
+    ids = [str(row["id"]) for row in rows]
+    for contribution in contributions(resource):
+        values = contribution.read(runtime, ids)
+        for row in rows:
+            row[contribution.field] = values.get(str(row["id"]))
+    return rows
+
+
+def split(resource: str, fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The resource's own fields, and the contributed ones."""
+    contributed = {c.field for c in contributions(resource)}
+    own = {k: v for k, v in fields.items() if k not in contributed}
+    return own, {k: v for k, v in fields.items() if k in contributed}
+
+
+def write(
+    runtime: Runtime, ctx: CommandContext, resource: str, row_id: UUID, fields: dict[str, Any]
+) -> None:
+    """Run each contributed field's command; wait (bounded) until its read model shows it."""
+    for contribution in contributions(resource):
+        if contribution.field in fields:
+            shown = contribution.write(runtime, ctx, row_id, fields[contribution.field])
+            runtime.read_your_writes(resource, lambda s=shown: True if s() else None)

@@ -1,0 +1,1 @@
+"""Provisioning: what a customer is given to use (numbers now; extensions, phones next)."""

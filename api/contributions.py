@@ -49,4 +49,6 @@ def write(
     for contribution in contributions(resource):
         if contribution.field in fields:
             shown = contribution.write(runtime, ctx, row_id, fields[contribution.field])
-            runtime.read_your_writes(resource, lambda s=shown: True if s() else None)
+            runtime.read_your_writes(
+                f"{resource}.{contribution.field}", lambda s=shown: True if s() else None
+            )

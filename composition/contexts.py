@@ -57,7 +57,8 @@ class Context:
     """One bounded context: what the composition root wires in for it.
 
     Routers, projections and CLI sub-apps are factories, called when the runtime, the API
-    or the CLI is built, so listing a context connects nothing and imports no framework.
+    or the CLI is built, so listing a context connects nothing and imports neither the web
+    framework nor the CLI's.
     """
 
     name: str  # the events' namespace, e.g. "directory" in directory.Customer.Created
@@ -137,6 +138,7 @@ def _read_numbers(runtime: Runtime, customer_ids: Sequence[str]) -> dict[str, An
 def _write_number(
     runtime: Runtime, ctx: CommandContext, customer_id: UUID, number: Any
 ) -> Callable[[], bool]:
+    runtime.directory.load(customer_id, Customer).check_open()  # a closed one takes nothing
     (owner,) = runtime.directory.owners_of(customer_id)[:1] or [Owner(customer_id=customer_id)]
     service = runtime.services["provisioning"]
     assert isinstance(service, ProvisioningService)

@@ -90,3 +90,10 @@ def test_the_openapi_document_shows_the_contributed_field(client: TestClient) ->
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
     assert "number" in schemas["CustomerPublic"]["properties"]
     assert "number" in schemas["CustomerUpdate"]["properties"]
+
+
+def test_a_closed_customer_takes_no_number(client: TestClient, admin: dict[str, str]) -> None:
+    customer = _customer(client, admin, "Closing")
+    url = f"/v1/customers/{customer['id']}"
+    assert client.post(f"{url}/close", headers=admin).status_code == 200
+    assert_problem(client.patch(url, json={"number": "4930999999"}, headers=admin), 409, "closed")

@@ -6,10 +6,8 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
 import pytest
-from eventsourcing.persistence import StoredEvent
 
 from adapters.envelope import from_kafka
 from adapters.tansu import TansuBroker
@@ -17,10 +15,12 @@ from composition.runtime import Runtime
 from domain.directory.aggregates import Customer
 from domain.shared.actor import Actor, CommandContext
 from domain.shared.aggregate import event_type
+from domain.shared.owners import Owner
 from domain.shared.registry import registry
 from domain.shared.values import Secret
 from projections.audit import AuditFilter
 from tests.integration.conftest import make_settings
+from tests.integration.helpers import store_v1_customer_created
 from tests.integration.test_kafka_relay import consume_all
 
 CTX = CommandContext(Actor.system("test", login="ops"), correlation_id="corr-rt")
@@ -51,6 +51,10 @@ def _every_kind_of_event(rt: Runtime) -> None:
     directory.update_customer(CTX, customer, None, login="cust-2", password="c" * 8)
     directory.update_customer(CTX, customer, None, reseller_id=None)
     account = directory.create_account(CTX, customer, "acct", "acct-pass")
+    provisioning = rt.services["provisioning"]
+    owner = Owner(reseller, customer)
+    provisioning.set_customer_number(CTX, owner, "442071234567")  # type: ignore[attr-defined]
+    provisioning.set_customer_number(CTX, owner, "442071234568")  # type: ignore[attr-defined]
     directory.update_account(CTX, account, None, login="acct-2", password="a" * 8)
     directory.close_account(CTX, account, None)
     directory.close_customer(CTX, customer, None)
@@ -113,29 +117,7 @@ def test_every_event_type_comes_back_from_kafka_equal_to_the_stored_one(
 def test_a_v1_event_on_kafka_is_upcast_like_one_read_from_the_store(
     kafka_runtime: Runtime,
 ) -> None:
-    customer_id = uuid4()
-    v1_state = {
-        "timestamp": {"_type_": "datetime_iso", "_data_": "2025-01-01T00:00:00+00:00"},
-        "originator_topic": "domain.directory.aggregates:Customer",
-        "actor": {"_type_": "actor", "_data_": {"id": "legacy", "realm": "system", "role": "x"}},
-        "correlation_id": "legacy-import",
-        "causation_id": None,
-        "name": "Legacy Ltd",
-        "currency": "EUR",
-        "reseller_id": None,
-        "login": None,
-        "password_hash": None,
-    }
-    kafka_runtime.directory.recorder.insert_events(
-        [
-            StoredEvent(
-                originator_id=customer_id,
-                originator_version=1,
-                topic="domain.directory.aggregates:Customer.Created",
-                state=json.dumps(v1_state).encode(),
-            )
-        ]
-    )
+    customer_id = store_v1_customer_created(kafka_runtime)
     messages = _published(kafka_runtime)
     (message,) = (m for m in messages.values() if m.key == str(customer_id).encode())
     assert dict(message.headers)["ce_eventversion"] == b"1"

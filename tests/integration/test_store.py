@@ -2,50 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import threading
-from uuid import uuid4
 
 import pytest
-from eventsourcing.persistence import StoredEvent
 
 from composition.runtime import Runtime
 from domain.directory.access import Scope
 from domain.directory.aggregates import Customer
 from domain.shared.actor import Actor, CommandContext, Realm
 from domain.shared.errors import ConflictError, MissingActorError
+from tests.integration.helpers import store_v1_customer_created
 
 CTX = CommandContext(Actor.system("test"))
 
 
 def test_v1_customer_created_event_is_read_back_upcast(runtime: Runtime) -> None:
     """A Customer.Created stored before customers had a time zone reads back with UTC."""
-    customer_id = uuid4()
-    v1_state = {
-        "timestamp": {"_type_": "datetime_iso", "_data_": "2025-01-01T00:00:00+00:00"},
-        "originator_topic": "domain.directory.aggregates:Customer",
-        "actor": {
-            "_type_": "actor",
-            "_data_": {"id": "legacy", "realm": "system", "role": "import"},
-        },
-        "correlation_id": "legacy-import",
-        "causation_id": None,
-        "name": "Legacy Ltd",
-        "currency": "EUR",
-        "reseller_id": None,
-        "login": None,
-        "password_hash": None,
-    }
-    runtime.directory.recorder.insert_events(
-        [
-            StoredEvent(
-                originator_id=customer_id,
-                originator_version=1,
-                topic="domain.directory.aggregates:Customer.Created",
-                state=json.dumps(v1_state).encode(),
-            )
-        ]
-    )
+    customer_id = store_v1_customer_created(runtime)
     customer = runtime.directory.load(customer_id, Customer)
     assert customer.time_zone == "UTC"
     assert customer.name == "Legacy Ltd"
@@ -98,3 +71,41 @@ def test_two_threads_saving_one_aggregate_one_conflict_nothing_lost(runtime: Run
     customer = app.load(customer_id, Customer)
     assert customer.version == 2
     assert customer.name == winner
+
+
+def test_v1_account_created_event_is_read_back_upcast(runtime: Runtime) -> None:
+    """An Account.Created stored before it named its reseller reads back with none."""
+    import json
+    from uuid import uuid4
+
+    from eventsourcing.persistence import StoredEvent
+
+    from domain.directory.aggregates import Account
+
+    customer_id = store_v1_customer_created(runtime, "Account Holder")
+    account_id = uuid4()
+    v1_state = {
+        "timestamp": {"_type_": "datetime_iso", "_data_": "2025-01-02T00:00:00+00:00"},
+        "originator_topic": "domain.directory.aggregates:Account",
+        "actor": {"_type_": "actor", "_data_": {"id": "legacy", "realm": "system", "role": "x"}},
+        "correlation_id": "legacy-import",
+        "causation_id": None,
+        "customer_id": {"_type_": "uuid_hex", "_data_": customer_id.hex},
+        "login": "legacy-1",
+        "password_hash": None,
+    }
+    runtime.directory.recorder.insert_events(
+        [
+            StoredEvent(
+                originator_id=account_id,
+                originator_version=1,
+                topic="domain.directory.aggregates:Account.Created",
+                state=json.dumps(v1_state).encode(),
+            )
+        ]
+    )
+    account = runtime.directory.load(account_id, Account)
+    assert account.reseller_id is None and account.customer_id == customer_id
+    runtime.runner.catch_up()
+    row = runtime.directory_queries.get("accounts", Scope(Realm.ADMIN), str(account_id))
+    assert row is not None and row["customer_id"] == str(customer_id)

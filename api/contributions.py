@@ -6,6 +6,7 @@ hands them to the contributing context's command, whose events are that context'
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -42,13 +43,27 @@ def split(resource: str, fields: dict[str, Any]) -> tuple[dict[str, Any], dict[s
     return own, {k: v for k, v in fields.items() if k in contributed}
 
 
-def write(
-    runtime: Runtime, ctx: CommandContext, resource: str, row_id: UUID, fields: dict[str, Any]
-) -> None:
-    """Run each contributed field's command; wait (bounded) until its read model shows it."""
-    for contribution in contributions(resource):
-        if contribution.field in fields:
-            shown = contribution.write(runtime, ctx, row_id, fields[contribution.field])
-            runtime.read_your_writes(
-                f"{resource}.{contribution.field}", lambda s=shown: True if s() else None
-            )
+def edit(
+    runtime: Runtime,
+    ctx: CommandContext,
+    resource: str,
+    row_id: UUID,
+    fields: dict[str, Any],
+    own: Callable[[dict[str, Any]], int],
+) -> int:
+    """Change the resource's own fields (`own` runs its context's command) and the
+    contributed ones (each contributing context's command), all in one transaction: the
+    edit applies whole or not at all. Then wait, bounded, for the contributed read models.
+    Returns the version `own` answered."""
+    own_fields, contributed = split(resource, fields)
+    shown: list[tuple[str, Callable[[], bool]]] = []
+    with runtime.directory.one_transaction():
+        version = own(own_fields)
+        for contribution in contributions(resource):
+            if contribution.field in contributed:
+                value = contributed[contribution.field]
+                check = contribution.write(runtime, ctx, row_id, value)
+                shown.append((f"{resource}.{contribution.field}", check))
+    for read_model, check in shown:
+        runtime.read_your_writes(read_model, lambda c=check: True if c() else None)
+    return version

@@ -17,7 +17,7 @@ from pydantic import StringConstraints
 from domain.directory.aggregates import Account, Admin, Customer, Reseller
 from domain.directory.application import DirectoryService
 from domain.provisioning.aggregates import CustomerNumber
-from domain.provisioning.application import ProvisioningService
+from domain.provisioning.application import ProvisioningService, e164
 from domain.shared.actor import CommandContext
 from domain.shared.aggregate import SwitchlogAggregate
 from domain.shared.application import SwitchlogApplication
@@ -143,7 +143,7 @@ def _write_number(
     service = runtime.services["provisioning"]
     assert isinstance(service, ProvisioningService)
     service.set_customer_number(ctx, owner, number)
-    shown = service.customer_number(customer_id)
+    shown = e164(number) if number is not None else None
     return lambda: _read_numbers(runtime, [str(customer_id)]).get(str(customer_id)) == shown
 
 

@@ -45,9 +45,6 @@ class Projection:
         for table in self.tables:
             tx.execute(f"DROP TABLE IF EXISTS {table}")
 
-    def reset(self, tx: Transaction) -> None:
-        """Forget where any source got to for this read model (it rebuilds from the start)."""
-
     def apply_batch(self, tx: Transaction, batch: Sequence[LoggedEventLike]) -> None:
         for item in batch:
             self.apply(item.event, tx, item.position)

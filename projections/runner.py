@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -101,7 +100,6 @@ class ProjectionRunner:
             )
         projection.drop(tx)
         projection.create(tx)
-        projection.reset(tx)
         tx.execute(
             "UPDATE projection_state SET position = 0, schema_version = %s, updated_at = %s"
             " WHERE name = %s",
@@ -189,19 +187,6 @@ class ProjectionRunner:
         """Block until a batch commits here, or `timeout` passes."""
         with self._advanced:
             self._advanced.wait(timeout)
-
-    def wait_for(self, position: int, timeout: float = 5.0) -> bool:
-        """Block until every projection has reached `position` (read-your-writes)."""
-        deadline = time.monotonic() + timeout
-        with self._advanced:
-            while True:
-                if all(self.position(n) >= position for n in self.projections):
-                    return True
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._wake.set()
-                self._advanced.wait(min(remaining, 0.05))
 
     @staticmethod
     def _position(tx: Transaction, name: str) -> int:

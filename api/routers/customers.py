@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
-from api.contributions import split, write
+from api.contributions import edit
 from api.deps import ContextDep, ExpectedVersionDep, RuntimeDep, ScopeDep
 from api.openapi import body_link, created, link, problems
 from api.routers.common import (
@@ -98,9 +98,14 @@ def update_customer(
     response: Response,
 ) -> dict[str, Any]:
     """Change some of a customer's fields; `If-Match` makes it conditional."""
-    own, contributed = split(TABLE, body.model_dump(exclude_unset=True))
-    version = runtime.directory.update_customer(ctx, customer_id, expected, **own)
-    write(runtime, ctx, TABLE, customer_id, contributed)
+    version = edit(
+        runtime,
+        ctx,
+        TABLE,
+        customer_id,
+        body.model_dump(exclude_unset=True),
+        lambda own: runtime.directory.update_customer(ctx, customer_id, expected, **own),
+    )
     return fresh_row(runtime, TABLE, scope, customer_id, response, version)
 
 

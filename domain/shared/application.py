@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -36,6 +37,9 @@ class ActorAsDict(Transcoding):
 
     def decode(self, data: dict[str, Any]) -> Actor:
         return Actor.from_dict(data)
+
+
+_unit_of_work: ContextVar[list[Any] | None] = ContextVar("switchlog_unit_of_work", default=None)
 
 
 class OwnerAsDict(Transcoding):
@@ -90,6 +94,31 @@ class SwitchlogApplication(Application[UUID]):
         super()._notify(recordings)
         for observer in self.on_saved:
             observer(recordings)
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """Append the aggregates' new events now, or with the enclosing `one_transaction`."""
+        pending = _unit_of_work.get()
+        if pending is not None:
+            pending.extend(obj for obj in objs if obj is not None)
+            return []
+        return super().save(*objs, **kwargs)
+
+    @contextmanager
+    def one_transaction(self) -> Iterator[None]:
+        """Commands of several contexts inside the block commit together or not at all
+        (every context appends to the one log, so one save takes all their events)."""
+        pending: list[Any] = []
+        token = _unit_of_work.set(pending)
+        try:
+            yield
+        finally:
+            _unit_of_work.reset(token)
+        try:
+            self.save(*pending)
+        except IntegrityError:
+            raise ConflictError(
+                "the subject was changed by another writer; reload and retry"
+            ) from None
 
     @contextmanager
     def command(self, context: CommandContext) -> Iterator[None]:

@@ -97,3 +97,20 @@ def test_a_closed_customer_takes_no_number(client: TestClient, admin: dict[str, 
     url = f"/v1/customers/{customer['id']}"
     assert client.post(f"{url}/close", headers=admin).status_code == 200
     assert_problem(client.patch(url, json={"number": "4930999999"}, headers=admin), 409, "closed")
+
+
+def test_an_edit_of_own_and_contributed_fields_applies_whole_or_not_at_all(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    holder, other = _customer(client, admin, "Holder"), _customer(client, admin, "Other One")
+    client.patch(f"/v1/customers/{holder['id']}", json={"number": "4412345678"}, headers=admin)
+    url = f"/v1/customers/{other['id']}"
+    clash = client.patch(url, json={"name": "Renamed", "number": "4412345678"}, headers=admin)
+    assert_problem(clash, 409, "duplicate")
+    bad = client.patch(url, json={"time_zone": "Europe/Rome", "number": "x"}, headers=admin)
+    assert_problem(bad, 422, "invalid_value")
+    unchanged = client.get(url, headers=admin).json()
+    assert (unchanged["name"], unchanged["time_zone"]) == ("Other One", "UTC")
+    assert unchanged["version"] == other["version"]
+    audit = client.get("/v1/audit", params={"subject": other["id"]}, headers=admin).json()
+    assert [i["type"] for i in audit["items"]] == ["directory.Customer.Created"]

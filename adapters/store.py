@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,10 @@ from urllib.parse import parse_qs, unquote, urlparse
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Notification
+from eventsourcing.persistence import InterfaceError, Notification, OperationalError, StoredEvent
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
+from eventsourcing.utils import retry
+from psycopg.sql import SQL, Identifier
 
 from adapters.sql import sqlite_path
 
@@ -38,6 +42,7 @@ def store_env(url: str) -> dict[str, str]:
             "POSTGRES_PASSWORD": unquote(parsed.password or ""),
             "POSTGRES_POOL_SIZE": "4",  # opened at start; one pool serves every context
             "POSTGRES_MAX_OVERFLOW": "8",
+            "APPLICATION_RECORDER_TOPIC": "adapters.store:OneStatementPostgresRecorder",
         }
     raise ValueError(f"unsupported store URL {url!r}: use sqlite:///PATH or postgresql://...")
 
@@ -71,3 +76,34 @@ class NotificationLogSource:
 
     def max_position(self) -> int:
         return self._recorder.max_notification_id() or 0
+
+
+class OneStatementPostgresRecorder(PostgresApplicationRecorder):
+    """Appends a batch with one `INSERT … SELECT … FROM unnest(…)` in a plain transaction.
+
+    eventsourcing 9.5 sends the same statement in psycopg's pipeline mode, and there a
+    batch of 10,000 events hangs: the client waits in the pipeline's sync while the server
+    waits to read (reproduced here, tests/integration/test_store.py; 1,000 events pass).
+    Without the pipeline, the lock and the notification go in one simple-protocol round
+    trip and the insert in another, at any batch size.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._prelude = SQL("; ").join(
+            [*self.lock_table_statements, SQL("NOTIFY {0}").format(Identifier(self.channel_name))]
+        )
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
+        if not stored_events:
+            return []
+        with (
+            self.datastore.get_connection() as connection,
+            connection.transaction(),
+            connection.cursor() as cursor,
+        ):
+            # Insert order equals commit order: the table lock serializes appends.
+            cursor.execute(self._prelude)
+            PostgresAggregateRecorder._insert_stored_events(self, cursor, stored_events)
+            return [row["notification_id"] for row in cursor.fetchall()]

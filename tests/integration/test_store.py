@@ -109,3 +109,26 @@ def test_v1_account_created_event_is_read_back_upcast(runtime: Runtime) -> None:
     runtime.runner.catch_up()
     row = runtime.directory_queries.get("accounts", Scope(Realm.ADMIN), str(account_id))
     assert row is not None and row["customer_id"] == str(customer_id)
+
+
+@pytest.mark.timeout(120)
+def test_ten_thousand_events_append_in_one_batch(runtime: Runtime) -> None:
+    """On PostgreSQL the library's pipelined append hung at this size; ours is one statement."""
+    from domain.shared.actor import acting_as
+
+    before = runtime.source.max_position()
+    with acting_as(CTX):
+        customers = [
+            Customer(
+                name=f"Batch {i}",
+                currency="EUR",
+                time_zone="UTC",
+                reseller_id=None,
+                login=None,
+                password_hash=None,
+            )
+            for i in range(10_000)
+        ]
+    recordings = runtime.directory.save(*customers)
+    assert runtime.source.max_position() == before + 10_000
+    assert [r.notification.id for r in recordings] == list(range(before + 1, before + 10_001))

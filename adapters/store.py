@@ -83,7 +83,9 @@ class OneStatementPostgresRecorder(PostgresApplicationRecorder):
 
     eventsourcing 9.5 sends the same statement in psycopg's pipeline mode, and there a
     batch of 10,000 events hangs: the client waits in the pipeline's sync while the server
-    waits to read (reproduced here, tests/integration/test_store.py; 1,000 events pass).
+    waits to read (reproduced here with psycopg 3.3.9's C implementation; 1,000 events
+    pass). psycopg/psycopg#685 is the upstream relative (a pipeline deadlock on large
+    inserts, fixed in 3.1.18 for one cause by psycopg/psycopg#722); this one remains.
     Without the pipeline, the lock and the notification go in one simple-protocol round
     trip and the insert in another, at any batch size.
     """

@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     stream_patience_seconds: float = Field(
         10.0, gt=0, description="How long a full stream buffer may wait for a slow client"
     )
+    stream_write_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How long one write to a stream client may block before it is dropped"
+        " without a goodbye (a client that reads again within it gets its disconnect frame)",
+    )
     webhooks_allow_private_networks: bool = Field(
         False, description="Allow webhook URLs on loopback/private networks (tests, local dev)"
     )

@@ -26,7 +26,6 @@ from domain.shared.errors import DomainError, InvalidFilterError
 
 router = APIRouter(tags=["events"], route_class=ProblemRoute)
 TypeNames = Annotated[str, StringConstraints(max_length=1000)]
-WRITE_TIMEOUT = 30.0
 
 
 def subscribe(
@@ -72,13 +71,19 @@ class EventStreamResponse(Response):
     media_type = "text/event-stream"
 
     def __init__(
-        self, hub: EventHub, subscription: Subscription, buffer: int, patience: float
+        self,
+        hub: EventHub,
+        subscription: Subscription,
+        buffer: int,
+        patience: float,
+        write_timeout: float,
     ) -> None:
         super().__init__(media_type=self.media_type)
         self.hub = hub
         self.subscription = subscription
         self.buffer = buffer
         self.patience = patience
+        self.write_timeout = write_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send(
@@ -116,10 +121,10 @@ class EventStreamResponse(Response):
             if frame is OVERFLOW:
                 reason = {"reason": "slow_consumer", "resume_after": self.subscription.delivered}
                 data = f"event: disconnect\ndata: {json.dumps(reason)}\n\n".encode()
-                await send_with_deadline(body(data, more=False), WRITE_TIMEOUT)
+                await send_with_deadline(body(data, more=False), self.write_timeout)
                 return
             position, data = frame
-            if not await send_with_deadline(body(data), WRITE_TIMEOUT):
+            if not await send_with_deadline(body(data), self.write_timeout):
                 return
             if position is not None:
                 self.subscription.delivered = position
@@ -177,7 +182,11 @@ async def stream_events(
     )
     settings = runtime.settings
     return EventStreamResponse(
-        hub, subscription, settings.stream_buffer, settings.stream_patience_seconds
+        hub,
+        subscription,
+        settings.stream_buffer,
+        settings.stream_patience_seconds,
+        settings.stream_write_timeout_seconds,
     )
 
 
@@ -210,6 +219,7 @@ class _Session:
         self.actor = actor
         settings = runtime.settings
         self.outbox = Outbox(settings.stream_buffer, settings.stream_patience_seconds)
+        self.write_timeout = settings.stream_write_timeout_seconds
         self.subscriptions: dict[str, Subscription] = {}
 
     async def run(self) -> None:
@@ -229,11 +239,13 @@ class _Session:
             if frame is OVERFLOW:
                 resume = {k: s.delivered for k, s in self.subscriptions.items()}
                 message = {"type": "disconnect", "reason": "slow_consumer", "resume": resume}
-                await send_with_deadline(lambda m=message: self.ws.send_json(m), WRITE_TIMEOUT)
+                await send_with_deadline(lambda m=message: self.ws.send_json(m), self.write_timeout)
                 await self.ws.close(code=4008, reason="slow consumer: resume from your positions")
                 return
             subscription, position, text = frame
-            if not await send_with_deadline(lambda t=text: self.ws.send_text(t), WRITE_TIMEOUT):
+            if not await send_with_deadline(
+                lambda t=text: self.ws.send_text(t), self.write_timeout
+            ):
                 return
             if subscription is not None and position is not None:
                 subscription.delivered = position

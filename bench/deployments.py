@@ -185,6 +185,21 @@ def production(workdir: Path, postgres_url: str, kafka_bootstrap: str) -> Iterat
         deployment.stop()
 
 
+@contextmanager
+def postgres(workdir: Path, postgres_url: str) -> Iterator[Deployment]:
+    """PostgreSQL with the projections in their own process, as "Running on PostgreSQL"."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = base_env(workdir, postgres_url, SWITCHLOG_PROJECTIONS_IN_PROCESS="false")
+    deployment = Deployment(workdir, env)
+    try:
+        deployment.serve()
+        deployment.start("project", "project")
+        deployment.warm_up()
+        yield deployment
+    finally:
+        deployment.stop()
+
+
 def write_latencies(deployment: Deployment, writes: int) -> list[float]:
     """Seconds each `POST /v1/customers` took, one after another, each read back at once."""
     headers = {"Authorization": f"Bearer {deployment.token()}"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from uuid import UUID
 
 from domain.directory.access import Scope, sees_event
 from domain.provisioning.aggregates import CustomerNumber
@@ -52,9 +51,3 @@ class ProvisioningService(SwitchlogApplication):
                 record.change_number(wanted)
             self.save(record, *claims)
             return record.version
-
-    def customer_number(self, customer_id: UUID) -> str | None:
-        try:
-            return self.load(CustomerNumber.create_id(customer_id), CustomerNumber).number
-        except NotFoundError:
-            return None

@@ -76,7 +76,7 @@ class KafkaProjector:
         self.failures = FailureLog(log, "kafka-projections")
 
     def setup(self) -> None:
-        with self.db.transaction() as tx:
+        with self.db.schema_transaction() as tx:
             tx.execute(OFFSETS_DDL)
             tx.execute(PARKED_DDL)
             for projection in self.projections:

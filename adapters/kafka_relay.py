@@ -237,7 +237,7 @@ class Relay:
         self.failures = FailureLog(log, "relay")
 
     def setup(self) -> None:
-        with self.db.transaction() as tx:
+        with self.db.schema_transaction() as tx:
             tx.execute(RELAY_DDL)
             tx.execute(
                 "INSERT INTO relay_state (topic, position, topic_id, epoch)"

@@ -20,6 +20,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 Row = dict[str, Any]
+SCHEMA_LOCK = 0x5317C4  # PostgreSQL advisory lock key held while a process creates tables
 
 
 class Transaction(Protocol):
@@ -34,6 +35,7 @@ class Database(Protocol):
     dialect: str
 
     def transaction(self, readonly: bool = False) -> Any: ...
+    def schema_transaction(self) -> Any: ...
     def close(self) -> None: ...
 
 
@@ -96,6 +98,9 @@ class SQLiteDatabase:
             raise
         connection.execute("COMMIT")
 
+    def schema_transaction(self) -> Any:
+        return self.transaction()  # BEGIN IMMEDIATE already serializes writers
+
     def close(self) -> None:
         with self._lock:
             for connection in self._all:
@@ -143,6 +148,14 @@ class PostgresDatabase:
     def transaction(self, readonly: bool = False) -> Iterator[_PostgresTransaction]:
         with self._pool.connection() as connection, connection.transaction():
             yield _PostgresTransaction(connection)
+
+    @contextmanager
+    def schema_transaction(self) -> Iterator[_PostgresTransaction]:
+        """A transaction that creates tables, one process at a time: concurrent
+        CREATE … IF NOT EXISTS can still collide on PostgreSQL's catalog."""
+        with self.transaction() as tx:
+            tx.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+            yield tx
 
     def close(self) -> None:
         self._pool.close()

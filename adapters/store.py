@@ -15,7 +15,7 @@ from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicatio
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
-from adapters.sql import sqlite_path
+from adapters.sql import SCHEMA_LOCK, sqlite_path
 
 
 def store_env(url: str) -> dict[str, str]:
@@ -95,6 +95,16 @@ class OneStatementPostgresRecorder(PostgresApplicationRecorder):
         self._prelude = SQL("; ").join(
             [*self.lock_table_statements, SQL("NOTIFY {0}").format(Identifier(self.channel_name))]
         )
+
+    def create_table(self) -> None:
+        """Create the schema one process at a time: processes starting together would
+        otherwise race in CREATE TYPE/FUNCTION ("tuple concurrently updated")."""
+        with self.datastore.get_connection() as connection:
+            connection.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+            try:
+                super().create_table()
+            finally:
+                connection.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:

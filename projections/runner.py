@@ -68,7 +68,7 @@ class ProjectionRunner:
         """
         rebuilding = []
         history = self.source.max_position() > 0
-        with self.db.transaction() as tx:
+        with self.db.schema_transaction() as tx:
             tx.execute(STATE_DDL)
             tx.execute("DROP TABLE IF EXISTS projection_positions")  # before schema versions
             for projection in self.projections.values():

@@ -11,6 +11,7 @@ from typing import Any
 from uuid import uuid4
 
 from domain.shared.errors import MissingActorError
+from domain.shared.permissions import Access, Permissions, Section, require
 
 
 class Realm(StrEnum):
@@ -64,6 +65,13 @@ class CommandContext:
     actor: Actor
     correlation_id: str = field(default_factory=lambda: str(uuid4()))
     causation_id: str | None = None
+    #: The actor's role resolved per section (domain.shared.permissions); None: no role
+    #: limits it (admin, reseller, system). Not recorded on events: the role id is.
+    permissions: Permissions | None = None
+
+    def require(self, section: Section, needed: Access) -> None:
+        """Refuse unless the actor's role allows `needed` access to `section`."""
+        require(self.permissions, section, needed)
 
 
 _current: ContextVar[CommandContext | None] = ContextVar("switchlog_command", default=None)

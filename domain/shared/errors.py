@@ -71,3 +71,9 @@ class InvalidFilterError(InvalidValueError):
     """A subscription filter or resume position that cannot be honoured."""
 
     code = "invalid_filter"
+
+
+class PermissionDeniedError(ForbiddenError):
+    """The actor's role does not allow this section (Restrict, or Read for a change)."""
+
+    code = "permission_denied"

@@ -16,6 +16,7 @@ from pydantic import StringConstraints
 
 from domain.directory.aggregates import Account, Admin, Customer, Reseller
 from domain.directory.application import DirectoryService
+from domain.provisioning import cpe, extensions
 from domain.provisioning.aggregates import CustomerNumber
 from domain.provisioning.application import ProvisioningService, e164
 from domain.shared.actor import CommandContext
@@ -124,9 +125,22 @@ def _webhook_cli() -> Sequence[tuple[str, Any]]:
 
 # -- provisioning: numbers now (extensions, phones, agreements next) ---------------------
 def _provisioning_projections(runtime: Runtime) -> Sequence[Projection]:
+    from projections import cpe, extensions
     from projections.provisioning import ProvisioningProjection
 
-    return [ProvisioningProjection()]
+    return [ProvisioningProjection(), *extensions.projections(), *cpe.projections()]
+
+
+def _provisioning_routers() -> Sequence[APIRouter]:
+    from api.routers import cpe, extensions
+
+    return [extensions.router, cpe.router]
+
+
+def _provisioning_cli() -> Sequence[tuple[str, Any]]:
+    from cli.cpe import cpe_app
+
+    return [("cpe", cpe_app)]
 
 
 def _read_numbers(runtime: Runtime, customer_ids: Sequence[str]) -> dict[str, Any]:
@@ -149,9 +163,11 @@ def _write_number(
 
 PROVISIONING = Context(
     "provisioning",
-    aggregates=[CustomerNumber],
+    aggregates=[CustomerNumber, *extensions.AGGREGATES, *cpe.AGGREGATES],
     service=ProvisioningService,
     projections=_provisioning_projections,
+    routers=_provisioning_routers,
+    cli=_provisioning_cli,
     contributes=[
         Contribution(
             "customers",

@@ -6,6 +6,8 @@ import re
 
 from domain.directory.access import Scope, sees_event
 from domain.provisioning.aggregates import CustomerNumber
+from domain.provisioning.cpe import CpeCommands
+from domain.provisioning.extensions import ExtensionCommands
 from domain.shared.actor import CommandContext
 from domain.shared.application import SwitchlogApplication
 from domain.shared.errors import InvalidValueError, NotFoundError
@@ -23,8 +25,9 @@ def e164(number: str) -> str:
     return digits
 
 
-class ProvisioningService(SwitchlogApplication):
-    """Numbers given to customers (the first of provisioning's resources)."""
+class ProvisioningService(CpeCommands, ExtensionCommands, SwitchlogApplication):
+    """What customers are given: numbers, extensions and products, IP phones. Each area's
+    commands live in its own module (cpe.py, extensions.py) and are mixed in here."""
 
     def set_customer_number(self, ctx: CommandContext, owner: Owner, number: str | None) -> int:
         """Give the customer `owner` names this number (None takes it away); numbers are

@@ -256,7 +256,7 @@ class DirectoryService(SwitchlogApplication):
 
     def _active(self, principal_id: UUID) -> Principal | None:
         try:
-            principal = self.load(principal_id, Principal)
+            principal = self.load_current(principal_id, Principal)
         except NotFoundError:
             return None
         return principal if principal.status == "open" else None

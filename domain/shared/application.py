@@ -141,6 +141,11 @@ class SwitchlogApplication(Application[UUID]):
             raise NotFoundError(f"{kind.__name__} {aggregate_id} not found")
         return aggregate
 
+    def load_current(self, aggregate_id: UUID, kind: type[A]) -> A:
+        """The aggregate as the hot path needs it (a principal checked on every request):
+        from the in-process cache that this process's saves keep current, else the store."""
+        return self.load(aggregate_id, kind)
+
     def holder_of(self, kind: str, value: str) -> UUID | None:
         """The subject currently holding the human id, if any."""
         index = self._index(kind, value)

@@ -1,10 +1,13 @@
 """Projections fed from Kafka: a consumer group, offsets kept beside the read-model rows.
 
-Each poll's records are applied to every projection, and the partitions' next offsets are
-written, in one read-model transaction. Offsets live in the read-model database, not in
-Kafka, so a crash never applies a record twice or skips one; on (re)assignment each
-partition is sought to its stored offset. Messages that are not switchlog events are
-parked in `parked_messages` with the reason, and consumption goes on.
+One consumer feeds every read model: each poll's records are decoded once and each
+projection takes those past its own stored offset, and all of them, with every
+projection's next offsets, commit in one read-model transaction. Offsets live in the
+read-model database per read model (and schema version), not in Kafka, so a crash never
+applies a record twice or skips one, and a read model added or rebuilt later reads the
+topic from the start while the others skip what they hold; on (re)assignment each
+partition is sought to the lowest offset any read model needs. Messages that are not
+switchlog events are parked in `parked_messages` with the reason, and consumption goes on.
 """
 
 from __future__ import annotations
@@ -45,9 +48,14 @@ PARKED_DDL = (
 
 
 def consumer_group(base: str, projection: Projection) -> str:
-    """Each read model consumes as a group of its own, named with its schema version: one
-    added later, or rebuilt for a new schema, reads the topic from the start by itself."""
+    """The key of a read model's stored offsets, named with its schema version: one added
+    later, or rebuilt for a new schema, has none and reads the topic from the start."""
     return f"{base}.{projection.name}.v{projection.version}"
+
+
+def member_group(base: str) -> str:
+    """The Kafka consumer group the projector processes join (partitions are shared out)."""
+    return f"{base}.read-models"
 
 
 class KafkaProjector:
@@ -68,9 +76,10 @@ class KafkaProjector:
         self.clock = clock
         self.bootstrap = bootstrap
         self.topic = topic
-        self.group = group
+        self.group = member_group(group)
         self.db = db
         self.projections = list(projections)
+        self.keys = {p.name: consumer_group(group, p) for p in self.projections}
         self.batch_size = batch_size
         self.topic_id: str | None = None
         self.failures = FailureLog(log, "kafka-projections")
@@ -83,17 +92,24 @@ class KafkaProjector:
                 projection.create(tx)
 
     def stored_offsets(self, topic_id: str) -> dict[int, int]:
-        """Next offsets stored for the topic as it is now (none for a topic created anew)."""
+        """Per partition, the lowest next offset any read model needs, for the topic as it
+        is now (a partition some read model has no offset for is read from the start)."""
         with self.db.transaction(readonly=True) as tx:
             rows = tx.fetchall(
-                "SELECT kafka_partition, next_offset, topic_id FROM kafka_offsets"
-                " WHERE consumer_group = %s AND topic = %s",
-                (self.group, self.topic),
+                "SELECT consumer_group, kafka_partition, next_offset, topic_id"
+                " FROM kafka_offsets WHERE topic = %s",
+                (self.topic,),
             )
+        held: dict[int, dict[str, int]] = {}
+        for r in rows:
+            if r["consumer_group"] in self.keys.values() and r["topic_id"] in (None, topic_id):
+                held.setdefault(int(r["kafka_partition"]), {})[r["consumer_group"]] = int(
+                    r["next_offset"]
+                )
         return {
-            int(r["kafka_partition"]): int(r["next_offset"])
-            for r in rows
-            if r["topic_id"] in (None, topic_id)
+            partition: min(offsets.values())
+            for partition, offsets in held.items()
+            if len(offsets) == len(self.keys)
         }
 
     def run(self, stop: threading.Event) -> None:
@@ -150,44 +166,57 @@ class KafkaProjector:
 
     def apply(self, records: dict[TopicPartition, list[Any]]) -> list[TopicPartition]:
         """Apply one poll's records; returns partitions to re-read from their beginning."""
-        events: list[LoggedEvent] = []
-        rewind: list[TopicPartition] = []
+        rewind: set[TopicPartition] = set()
+        decoded: dict[tuple[int, int], LoggedEvent | None] = {}
         with self.db.transaction() as tx:
+            batches: dict[str, list[LoggedEvent]] = {p.name: [] for p in self.projections}
             for partition, messages in records.items():
-                fresh = self._claim(tx, partition, messages)
-                if fresh is None:
-                    rewind.append(partition)
-                    continue
-                for message in fresh:
-                    try:
-                        events.append(from_kafka(message.value, message.headers, self.mapper))
-                    except PoisonMessageError as error:
-                        self._park(tx, message, str(error))
-            events.sort(key=lambda e: e.position)
+                for projection in self.projections:
+                    fresh = self._claim(tx, self.keys[projection.name], partition, messages)
+                    if fresh is None:
+                        rewind.add(partition)
+                        continue
+                    for message in fresh:
+                        at = (message.partition, message.offset)
+                        if at not in decoded:  # decoded once, whichever read models need it
+                            decoded[at] = self._decode(tx, message)
+                        event = decoded[at]
+                        if event is not None:
+                            batches[projection.name].append(event)
             with tx.pipeline():
                 for projection in self.projections:
+                    events = sorted(batches[projection.name], key=lambda e: e.position)
                     projection.apply_batch(tx, events)
-            if events:
-                # Partitions interleave, so this is the highest position applied, not a
-                # gap-free one: enough for status and lag; read-your-writes asks the rows.
-                highest = events[-1].position
-                for projection in self.projections:
+            for projection in self.projections:
+                events = batches[projection.name]
+                if events:
+                    # Partitions interleave, so this is the highest position applied, not a
+                    # gap-free one: enough for status and lag; read-your-writes asks the rows.
+                    highest = max(e.position for e in events)
                     tx.execute(
                         "UPDATE projection_state SET position = %s, updated_at = %s"
                         " WHERE name = %s AND position < %s",
                         (highest, iso(self.clock.now()), projection.name, highest),
                     )
-        return rewind
+        return list(rewind)
+
+    def _decode(self, tx: Transaction, message: Any) -> LoggedEvent | None:
+        try:
+            return from_kafka(message.value, message.headers, self.mapper)
+        except PoisonMessageError as error:
+            self._park(tx, message, str(error))
+            return None
 
     def _claim(
-        self, tx: Transaction, partition: TopicPartition, messages: list[Any]
+        self, tx: Transaction, group: str, partition: TopicPartition, messages: list[Any]
     ) -> list[Any] | None:
-        """Lock the partition's offset row; the records not applied yet.
+        """Lock one read model's offset row for the partition; the records it has not
+        applied yet.
 
         None means the topic was rebuilt (a newer epoch): the partition is re-read from
         its beginning, and idempotent handlers skip what was applied before.
         """
-        key = (self.group, partition.topic, partition.partition)
+        key = (group, partition.topic, partition.partition)
         where = " WHERE consumer_group = %s AND topic = %s AND kafka_partition = %s"
         tx.execute(
             "INSERT INTO kafka_offsets VALUES (%s, %s, %s, 0, 0, NULL) ON CONFLICT DO NOTHING",

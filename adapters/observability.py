@@ -37,6 +37,19 @@ READ_YOUR_WRITES_TIMEOUTS = Counter(
     "Write answers that stopped waiting for their read model",
     ["read_model"],
 )
+STORE_TRANSACTIONS = Counter(
+    "switchlog_store_transactions_total",
+    "Append transactions committed to the event store (group commit shares one among writers)",
+)
+STORE_WRITES = Counter(
+    "switchlog_store_writes_total",
+    "Saves handed to the event store (one per command; several may share a transaction)",
+)
+STORE_GROUP_SIZE = Histogram(
+    "switchlog_store_group_size",
+    "Saves per committed append transaction",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
 LOOP_FAILURES = Counter(
     "switchlog_loop_failures_total",
     "Failed rounds of a background loop (relay, projector, webhook delivery, event hub)",

@@ -25,7 +25,10 @@ class Settings(BaseSettings):
         description="Event store: sqlite:///PATH or postgresql://user:pass@host:port/db",
     )
     read_model_url: str | None = Field(
-        None, description="Read models' database; defaults to the store's database"
+        None,
+        description="Read models' database. Default: beside a SQLite store, its own file"
+        " (switchlog.db -> switchlog.read.db), so projecting never holds the store's writer"
+        " lock; with PostgreSQL, the store's database",
     )
     var_dir: Path = Field(Path("var"), description="Where local state (JWT secret) is kept")
     jwt_secret: SecretStr | None = Field(
@@ -111,7 +114,14 @@ class Settings(BaseSettings):
 
     @property
     def effective_read_model_url(self) -> str:
-        return self.read_model_url or self.store_url
+        if self.read_model_url:
+            return self.read_model_url
+        if self.store_url.startswith("sqlite:"):
+            stem, dot, suffix = self.store_url.rpartition(".")
+            if dot and "/" not in suffix:
+                return f"{stem}.read.{suffix}"
+            return f"{self.store_url}.read"
+        return self.store_url
 
     def jwt_key(self) -> str:
         """The configured key, or one generated once and kept in the var dir."""

@@ -16,7 +16,7 @@ from uuid import UUID
 from eventsourcing.persistence import Recording
 
 from adapters.clock import FileClock
-from adapters.kafka_consumer import KafkaProjector, consumer_group, read_window
+from adapters.kafka_consumer import KafkaProjector, read_window
 from adapters.kafka_relay import PUBLISHERS, Relay
 from adapters.locks import single_active_lock
 from adapters.observability import EVENTS_APPENDED, READ_YOUR_WRITES_TIMEOUTS
@@ -109,25 +109,23 @@ class Runtime:
         self._start("relay", self.relay().run)
 
     def kafka_projectors(self) -> list[KafkaProjector]:
-        """One Kafka consumer per read model, each in a group (and with offsets) of its own."""
+        """The Kafka consumer feeding every read model (decoding each record once); each
+        read model keeps offsets of its own."""
         s = self.settings
         if not s.kafka_bootstrap:
             raise RuntimeError("SWITCHLOG_KAFKA_BOOTSTRAP is not set")
-        projectors = []
-        for projection in self.runner.projections.values():
-            projector = KafkaProjector(
-                s.kafka_bootstrap,
-                s.kafka_topic,
-                consumer_group(s.kafka_group, projection),
-                self.db,
-                [projection],
-                self.source.mapper,
-                s.projection_batch_size,
-                self.clock,
-            )
-            projector.setup()
-            projectors.append(projector)
-        return projectors
+        projector = KafkaProjector(
+            s.kafka_bootstrap,
+            s.kafka_topic,
+            s.kafka_group,
+            self.db,
+            list(self.runner.projections.values()),
+            self.source.mapper,
+            s.projection_batch_size,
+            self.clock,
+        )
+        projector.setup()
+        return [projector]
 
     def run_kafka_projectors(self, stop: threading.Event) -> None:
         """Follow Kafka with every read model until `stop` is set."""
@@ -302,6 +300,8 @@ class Runtime:
                 clock=self.clock,
             )
             service.on_saved.append(self._saved)
+            # A change made by another process reaches the hot path's cache within the bound.
+            service.current_max_age = settings.read_your_writes_timeout_seconds
             services[context.name] = service
         return services
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -122,43 +123,57 @@ class ProjectionRunner:
         head = self.source.max_position()
         return [ProjectionStatus(n, self.position(n), head) for n in self.projections]
 
-    def step(self, projection: Projection) -> int:
-        """Apply the next batch; the number of events applied (0 when caught up)."""
-        start = self.position(projection.name)
+    def step(self, names: Sequence[str] | None = None) -> int:
+        """Apply the next batch to the named projections (all by default): the batch is
+        read and decoded once, each projection takes the events past its own position,
+        and every projection's rows and position commit in one transaction. Returns the
+        number of events read (0 when all are caught up)."""
+        chosen = [self.get(n) for n in names] if names else list(self.projections.values())
+        with self.db.transaction(readonly=True) as tx:
+            starts = {p.name: self._position(tx, p.name) for p in chosen}
+        start = min(starts.values(), default=0)
         batch = self.source.read(start, self.batch_size)
         if not batch:
             return 0
+        positions = [e.position for e in batch]
+        end = batch[-1].position
         try:
             with self.db.transaction() as tx:
                 with tx.pipeline():
-                    projection.apply_batch(tx, batch)
-                moved = tx.execute(
-                    "UPDATE projection_state SET position = %s, updated_at = %s"
-                    " WHERE name = %s AND position = %s",
-                    (batch[-1].position, self._now(), projection.name, start),
-                )
-                if moved != 1:
-                    raise PositionMovedError(projection.name)
-        except PositionMovedError:
-            log.info("projection %s advanced elsewhere; batch discarded", projection.name)
+                    for projection in chosen:
+                        mine = batch[bisect_right(positions, starts[projection.name]) :]
+                        if mine:
+                            projection.apply_batch(tx, mine)
+                for projection in chosen:
+                    if starts[projection.name] >= end:
+                        continue
+                    moved = tx.execute(
+                        "UPDATE projection_state SET position = %s, updated_at = %s"
+                        " WHERE name = %s AND position = %s",
+                        (end, self._now(), projection.name, starts[projection.name]),
+                    )
+                    if moved != 1:
+                        raise PositionMovedError(projection.name)
+        except PositionMovedError as moved_elsewhere:
+            log.info("projection %s advanced elsewhere; batch discarded", moved_elsewhere)
             return 0
-        behind = (
-            self.source.max_position() - batch[-1].position if len(batch) == self.batch_size else 0
-        )
-        PROJECTION_LAG.labels(projection.name).set(max(behind, 0))
+        behind = self.source.max_position() - end if len(batch) == self.batch_size else 0
+        for projection in chosen:
+            PROJECTION_LAG.labels(projection.name).set(max(behind, 0))
         with self._advanced:
             self._advanced.notify_all()
         return len(batch)
 
     def catch_up(self, names: Sequence[str] | None = None, progress: Progress | None = None) -> int:
-        """Apply every event up to the log's head; the number applied."""
+        """Apply every event up to the log's head; the number of events read."""
         total = 0
-        for name in names or list(self.projections):
-            projection = self.get(name)
-            while applied := self.step(projection):
-                total += applied
-                if progress:
-                    progress(self.position(name), self.source.max_position())
+        while applied := self.step(names):
+            total += applied
+            if progress:
+                progress(
+                    min(self.position(n) for n in names or self.projections),
+                    self.source.max_position(),
+                )
         return total
 
     def rebuild(self, name: str, progress: Progress | None = None) -> int:

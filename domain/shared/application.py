@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -78,6 +79,10 @@ class SwitchlogApplication(Application[UUID]):
         self._shared_recorder = share_store_with.recorder if share_store_with else None
         self.names = NameReservations(self._index)
         self.on_saved: list[Callable[[Sequence[Recording[UUID]]], None]] = []
+        # load_current's cache: id -> (loaded at, aggregate); saves here drop their entries.
+        self.current_max_age = 1.0
+        self._current: dict[UUID, tuple[float, SwitchlogAggregate]] = {}
+        self._dropped = 0
         super().__init__(env)
 
     def construct_recorder(self) -> ApplicationRecorder:
@@ -91,6 +96,9 @@ class SwitchlogApplication(Application[UUID]):
             transcoder.register(transcoding)
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        for recording in recordings:  # committed: the cached state is old now
+            if self._current.pop(recording.domain_event.originator_id, None) is not None:
+                self._dropped += 1
         super()._notify(recordings)
         for observer in self.on_saved:
             observer(recordings)
@@ -142,9 +150,22 @@ class SwitchlogApplication(Application[UUID]):
         return aggregate
 
     def load_current(self, aggregate_id: UUID, kind: type[A]) -> A:
-        """The aggregate as the hot path needs it (a principal checked on every request):
-        from the in-process cache that this process's saves keep current, else the store."""
-        return self.load(aggregate_id, kind)
+        """The aggregate as the hot path needs it (a principal checked on every request),
+        from an in-process cache: a save in this process drops the entry at once, and an
+        entry older than `current_max_age` seconds is loaded again, so a change another
+        process made is seen within that bound. The aggregate is shared: read it only."""
+        now = time.monotonic()
+        cached = self._current.get(aggregate_id)
+        if cached is not None and now - cached[0] < self.current_max_age:
+            aggregate = cached[1]
+            if not isinstance(aggregate, kind):
+                raise NotFoundError(f"{kind.__name__} {aggregate_id} not found")
+            return aggregate
+        dropped = self._dropped
+        aggregate = self.load(aggregate_id, kind)
+        if dropped == self._dropped:  # no save landed meanwhile that this load may predate
+            self._current[aggregate_id] = (now, aggregate)
+        return aggregate
 
     def holder_of(self, kind: str, value: str) -> UUID | None:
         """The subject currently holding the human id, if any."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from prometheus_client import REGISTRY
 
 from composition.runtime import Runtime
 from domain.directory.access import Scope
@@ -129,6 +130,9 @@ def test_ten_thousand_events_append_in_one_batch(runtime: Runtime) -> None:
             )
             for i in range(10_000)
         ]
+    transactions = REGISTRY.get_sample_value("switchlog_store_transactions_total") or 0
     recordings = runtime.directory.save(*customers)
+    after = REGISTRY.get_sample_value("switchlog_store_transactions_total")
+    assert after == transactions + 1  # one statement in one transaction
     assert runtime.source.max_position() == before + 10_000
     assert [r.notification.id for r in recordings] == list(range(before + 1, before + 10_001))

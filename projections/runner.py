@@ -178,11 +178,20 @@ class ProjectionRunner:
 
     def rebuild(self, name: str, progress: Progress | None = None) -> int:
         """Drop the read model and build it again from position zero."""
-        projection = self.get(name)
-        with self.db.transaction() as tx:
-            tx.execute("UPDATE projection_state SET schema_version = -1 WHERE name = %s", (name,))
-            self._reset_if_stale(tx, projection)
+        self.reset([name])
         return self.catch_up([name], progress)
+
+    def reset(self, names: Sequence[str]) -> None:
+        """Drop the read models and set them back to position zero (catching up rebuilds
+        them, together, from one read of each batch)."""
+        projections = [self.get(name) for name in names]
+        with self.db.transaction() as tx:
+            for projection in projections:
+                tx.execute(
+                    "UPDATE projection_state SET schema_version = -1 WHERE name = %s",
+                    (projection.name,),
+                )
+                self._reset_if_stale(tx, projection)
 
     def wake(self) -> None:
         self._wake.set()

@@ -12,6 +12,12 @@ from api.routing import ProblemRoute
 router = APIRouter(tags=["health"], route_class=ProblemRoute)
 
 
+@router.get("/livez")
+def live() -> dict[str, str]:
+    """The process answers (touches nothing: the bare route API benchmarks compare with)."""
+    return {"status": "ok"}
+
+
 @router.get("/healthz")
 def health(runtime: RuntimeDep) -> dict[str, Any]:
     """The store answers; the log head and each projection's lag."""

@@ -101,6 +101,33 @@ class Settings(BaseSettings):
     )
     webhook_timeout_seconds: float = Field(10.0, gt=0)
     webhooks_in_process: bool = Field(True, description="`serve` delivers webhooks itself")
+    smtp_host: str | None = Field(
+        None, description="SMTP server for credentials emails; unset: no emails are sent"
+    )
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_from: str = Field("switchlog@localhost", description="Sender of credentials emails")
+    smtp_timeout_seconds: float = Field(10.0, gt=0)
+    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS")
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    emails_in_process: bool = Field(
+        True, description="`serve` sends credentials emails itself when SMTP is configured"
+    )
+    credentials_retry_schedule: tuple[float, ...] = Field(
+        (5, 60, 300, 1800, 3600),
+        description="Seconds before each retry of a credentials email; the last one repeats"
+        " (an email is never given up)",
+    )
+    set_password_link_base: str = Field(
+        "http://127.0.0.1:8000/set-password",
+        description="The page a credentials email links to, given ?token=...; it posts the"
+        " token and a new password to /v1/auth/set-password",
+    )
+    set_password_link_ttl_seconds: int = Field(
+        7 * 24 * 3600,
+        gt=0,
+        description="How long a set-password link works, counted from when access starts",
+    )
 
     @field_validator("jwt_secret")
     @classmethod

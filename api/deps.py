@@ -15,6 +15,7 @@ from composition.runtime import Runtime
 from domain.directory.access import Scope
 from domain.shared.actor import Actor, CommandContext
 from domain.shared.errors import AuthenticationError, InvalidValueError
+from projections.access import AccessQueries
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
 
@@ -65,10 +66,17 @@ ScopeDep = Annotated[Scope, Depends(current_scope)]
 
 def command_context(
     actor: ActorDep,
+    runtime: RuntimeDep,
     correlation_id: Annotated[str | None, Header(alias="X-Correlation-ID", max_length=100)] = None,
 ) -> CommandContext:
-    """The request's correlation id (given, or the one the middleware made) goes on events."""
-    return CommandContext(actor=actor, correlation_id=correlation_id or correlation.get())
+    """The request's correlation id (given, or the one the middleware made) goes on events;
+    the actor's role, resolved per section from the access read model (one indexed query,
+    no store read), is what `ctx.require` checks. Admins and resellers: None, no limit."""
+    return CommandContext(
+        actor=actor,
+        correlation_id=correlation_id or correlation.get(),
+        permissions=AccessQueries(runtime.db).permissions(actor),
+    )
 
 
 ContextDep = Annotated[CommandContext, Depends(command_context)]

@@ -1,7 +1,14 @@
-"""JWT issue and verification (HS256); the principal is re-checked on every request."""
+"""JWT issue and verification (HS256); the principal is re-checked on every request.
+
+One token for everything: every realm's login gets the same claims (`sub`, `realm`,
+`login`, `customer_id`, `reseller_id`, `individual_id`, `role_id`), and every endpoint
+takes it. The claims describe the principal at login; permissions are resolved afresh on
+each request from the role it holds then.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
@@ -23,7 +30,9 @@ class TokenService:
         self.ttl_seconds = ttl_seconds
         self.clock = clock
 
-    def issue(self, actor: Actor) -> str:
+    def issue(self, actor: Actor, principal: Mapping[str, str | None] | None = None) -> str:
+        """A token for `actor`; `principal` holds what the directory says about it
+        (`sub`, `customer_id`, `reseller_id`, `individual_id`, `role_id`)."""
         # Sub-second `iat`: a token issued right after a password change is newer than it.
         now = self.clock.now().timestamp()
         claims = {
@@ -32,6 +41,11 @@ class TokenService:
             "realm": actor.realm.value,
             "role": actor.role,
             "login": actor.login,
+            "customer_id": None,
+            "reseller_id": None,
+            "individual_id": actor.individual_id,
+            "role_id": None,
+            **(principal or {}),
             "iat": now,
             "exp": now + self.ttl_seconds,
             "jti": uuid4().hex,

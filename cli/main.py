@@ -21,6 +21,7 @@ from rich.table import Table
 from adapters.observability import configure_logging
 from adapters.settings import Settings
 from cli.audit_table import audit_table
+from cli.individuals import EmailsInProcess
 from cli.store import describe, fail, open_runtime, until_signalled, warn, worker_runtime
 from composition.contexts import CONTEXTS
 from composition.runtime import Runtime
@@ -56,12 +57,15 @@ def serve(
     logging.getLogger("uvicorn.error").addFilter(_RedactTokens())
     rt = open_runtime(create=True)
     settings = rt.settings
+    emails: EmailsInProcess | None = None
     try:
         password = rt.bootstrap_admin(warn)
         if rt.rebuilding:
             warn(f"schema changed, read models rebuild from the log: {', '.join(rt.rebuilding)}")
         if settings.webhooks_in_process:
             rt.start_webhooks()
+        if settings.smtp_host and settings.emails_in_process:
+            emails = EmailsInProcess(rt)
         if settings.kafka_bootstrap and settings.relay_in_process:
             rt.start_relay()
             console.print(f"relay: publishing to {settings.kafka_bootstrap} {settings.kafka_topic}")
@@ -82,6 +86,8 @@ def serve(
         )
         uvicorn.Server(config).run(sockets=[listener])
     finally:
+        if emails is not None:
+            emails.stop()
         rt.close()
         listener.close()
 

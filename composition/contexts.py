@@ -15,6 +15,7 @@ from uuid import UUID
 from pydantic import StringConstraints
 
 from domain.directory.aggregates import Account, Admin, Customer, Reseller
+from domain.directory import individuals, roles
 from domain.directory.application import DirectoryService
 from domain.provisioning import cpe, extensions
 from domain.provisioning.aggregates import CustomerNumber
@@ -87,21 +88,34 @@ def _shared_routers() -> Sequence[APIRouter]:
 
 # -- directory: admins, resellers, customers, accounts ---------------------------------
 def _directory_projections(runtime: Runtime) -> Sequence[Projection]:
+    from projections.access import AccessProjection, CredentialsOutbox
     from projections.directory import DirectoryProjection
 
-    return [DirectoryProjection()]
+    return [
+        DirectoryProjection(),
+        AccessProjection(),
+        CredentialsOutbox(runtime.secrets, runtime.clock),
+    ]
 
 
 def _directory_routers() -> Sequence[APIRouter]:
-    from api.routers import accounts, auth, customers, resellers
+    from api.routers import accounts, auth, customers, individuals, resellers, roles
 
-    return [auth.router, resellers.router, customers.router, accounts.router]
+    return [
+        auth.router,
+        resellers.router,
+        customers.router,
+        accounts.router,
+        roles.router,
+        individuals.router,
+    ]
 
 
 def _directory_cli() -> Sequence[tuple[str, Any]]:
     from cli.admin import admin_app
+    from cli.individuals import individuals_app
 
-    return [("admin", admin_app)]
+    return [("admin", admin_app), ("individuals", individuals_app)]
 
 
 # -- webhooks: signed deliveries of events to subscribers' URLs ------------------------
@@ -189,7 +203,7 @@ SHARED = Context(
 )
 DIRECTORY = Context(
     "directory",
-    aggregates=[Admin, Reseller, Customer, Account],
+    aggregates=[Admin, Reseller, Customer, Account, *roles.AGGREGATES, *individuals.AGGREGATES],
     service=DirectoryService,
     projections=_directory_projections,
     routers=_directory_routers,

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form
+from fastapi import APIRouter, Depends, Form, Response
 from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from adapters.observability import correlation
 from api.deps import RuntimeDep, TokensDep
 from api.openapi import problems
 from api.routing import ProblemRoute
-from api.schemas import Token
+from api.schemas import Password, Token
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"], route_class=ProblemRoute)
 _SECRET = {"format": "password"}
@@ -41,10 +43,28 @@ class PasswordForm(OAuth2PasswordRequestForm):
         )
 
 
-@router.post("/token", response_model=Token, responses=problems(401))
+@router.post("/token", response_model=Token, responses=problems(401, 403))
 def issue_token(
     form: Annotated[PasswordForm, Depends()], runtime: RuntimeDep, tokens: TokensDep
 ) -> dict[str, Any]:
-    """Exchange a login and password (any realm) for a bearer JWT."""
+    """Exchange a login and password (any realm, individuals too) for the one bearer JWT
+    every endpoint takes. An individual outside its dates gets 403 `individual_inactive`."""
     actor = runtime.directory.authenticate(form.username, form.password)
-    return {"access_token": tokens.issue(actor), "expires_in": tokens.ttl_seconds}
+    principal = runtime.directory.token_claims(actor)
+    return {"access_token": tokens.issue(actor, principal), "expires_in": tokens.ttl_seconds}
+
+
+class SetPassword(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+        description="The `token` of the link in a credentials email"
+    )
+    password: Password
+
+
+@router.post("/set-password", status_code=204, responses=problems(400, 422))
+def set_password(body: SetPassword, runtime: RuntimeDep) -> Response:
+    """Choose a password with the one-time link of a credentials email (it works once)."""
+    runtime.directory.set_password_with_link(body.token, body.password, correlation.get())
+    return Response(status_code=204)

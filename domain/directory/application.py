@@ -10,6 +10,8 @@ from uuid import UUID
 
 from domain.directory.access import Scope
 from domain.directory.aggregates import Account, Admin, Customer, Principal, Reseller
+from domain.directory.individuals import Individual, IndividualCommands
+from domain.directory.roles import AccountAccess, CustomerAccess
 from domain.shared import values
 from domain.shared.actor import Actor, CommandContext
 from domain.shared.aggregate import SwitchlogAggregate
@@ -31,8 +33,9 @@ RESELLER_NAME = "reseller-name"
 CUSTOMER_NAME = "customer-name"
 
 
-class DirectoryService(SwitchlogApplication):
-    """Admins, resellers, customers and accounts, and how they authenticate."""
+class DirectoryService(IndividualCommands, SwitchlogApplication):
+    """Admins, resellers, customers and accounts, and how they authenticate; roles and
+    individuals are mixed in (roles.py, individuals.py)."""
 
     # -- admins --------------------------------------------------------------------
     def create_admin(
@@ -220,7 +223,7 @@ class DirectoryService(SwitchlogApplication):
         principal = self._active(holder) if holder else None
         if principal is None or not verify_password(password, principal.password_hash):
             raise AuthenticationError("unknown login or wrong password")
-        return _actor(principal)
+        return self._admitted(principal)
 
     def active_actor(
         self, principal_id: UUID, realm: str, issued_at: datetime | None = None
@@ -233,7 +236,7 @@ class DirectoryService(SwitchlogApplication):
         changed = principal.credentials_changed_at
         if issued_at is not None and changed is not None and issued_at < changed:
             raise AuthenticationError("the password changed after this token was issued")
-        return _actor(principal)
+        return self._admitted(principal)
 
     def owners_of(self, subject_id: UUID) -> Sequence[Owner]:
         """Whom a subject's events belong to now (none for an unknown subject or an admin)."""
@@ -241,11 +244,16 @@ class DirectoryService(SwitchlogApplication):
             subject = self.load(subject_id, SwitchlogAggregate)
         except NotFoundError:
             return ()
-        if isinstance(subject, Account):
+        if isinstance(subject, Account | Individual | CustomerAccess | AccountAccess):
             subject.belongs_to(self.load(subject.customer_id, Customer).reseller_id)
         return subject.owners()
 
     # -- helpers -------------------------------------------------------------------
+    def _admitted(self, principal: Principal) -> Actor:
+        """The actor a principal acts as, once it may act now (an individual: inside its
+        dates, while its customer is open)."""
+        return self.admit(principal) if isinstance(principal, Individual) else _actor(principal)
+
     def _admin(self, login: str) -> Admin:
         """The admin holding `login`; a reseller's or customer's login names no admin."""
         holder = self.holder_of(LOGIN, login)

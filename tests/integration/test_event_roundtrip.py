@@ -55,6 +55,7 @@ def _every_kind_of_event(rt: Runtime) -> None:
     owner = Owner(reseller, customer)
     provisioning.set_customer_number(CTX, owner, "442071234567")  # type: ignore[attr-defined]
     provisioning.set_customer_number(CTX, owner, "442071234568")  # type: ignore[attr-defined]
+    _roles_and_individuals(rt, customer, account)
     directory.update_account(CTX, account, None, login="acct-2", password="a" * 8)
     directory.close_account(CTX, account, None)
     directory.close_customer(CTX, customer, None)
@@ -67,6 +68,32 @@ def _every_kind_of_event(rt: Runtime) -> None:
     gone, _ = rt.webhooks.register(CTX, "https://example.com/g", [], None, None)
     rt.webhooks.delete(CTX, gone)
     _close_an_admin(rt, admin)
+
+
+def _roles_and_individuals(rt: Runtime, customer: Any, account: Any) -> None:
+    from domain.directory.individuals import Individual
+
+    directory = rt.directory
+    role = directory.create_role(CTX, "Role", {"billing": "read"})
+    directory.update_role(CTX, role, None, name="Role 2", permissions={"billing": "modify"})
+    directory.set_allowed_roles(CTX, customer, [role])
+    directory.set_allowed_roles(CTX, customer, [])
+    other = directory.create_role(CTX, "Other", {})
+    directory.set_allowed_roles(CTX, customer, [role, other])
+    directory.set_customer_role(CTX, customer, role)
+    directory.set_account_role(CTX, account, role)
+    directory.set_account_role(CTX, account, None)
+    person = directory.create_individual(
+        CTX, customer, "person", "person-pass", "p@example.com", role, "UTC", "2026-01-01"
+    )
+    secret = directory.load(person, Individual).secret
+    assert secret is not None
+    directory.set_password_with_link(f"{person}.{secret.value}", "person-pass-2")
+    directory.update_individual(
+        CTX, person, None, email="q@example.com", expiration_date="2027-01-01", login="person-2"
+    )
+    directory.update_individual(CTX, person, None, role_id=other, password="person-pass-3")
+    directory.close_individual(CTX, person, None)
 
 
 def _close_an_admin(rt: Runtime, admin_id: Any) -> None:

@@ -272,8 +272,11 @@ class Relay:
         batch = self.source.read_notifications(state.position, self.batch_size)
         if not batch:
             return 0
+        now_ms = int(time.time() * 1000)
         self.publisher.publish(
-            [(str(n.originator_id).encode(), *to_kafka(n, self.source.mapper)) for n in batch],
+            # Published now, after the events committed: never earlier than their own time,
+            # so a seek by time (replay --from-kafka) stays a safe lower bound.
+            [(str(n.originator_id).encode(), *to_kafka(n), now_ms) for n in batch],
             state.epoch,
         )
         topic_id = self.publisher.topic_id()

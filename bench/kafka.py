@@ -60,7 +60,7 @@ def _relay_and_consume(events: int, scratch: Path, broker: Any, console: Console
         head = rt.source.max_position()
         batch = rt.source.read(0, head)
         payloads = [
-            (str(n.originator_id).encode(), to_kafka(n, rt.source.mapper)[0])
+            (str(n.originator_id).encode(), to_kafka(n)[0])
             for n in rt.source.read_notifications(0, head)
         ]
         rows = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 from uuid import uuid4
@@ -35,7 +35,8 @@ class Actor:
     individual_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Not dataclasses.asdict: it deep-copies, on every event of every command.
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["realm"] = self.realm.value
         return data
 

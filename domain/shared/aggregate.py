@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 from collections.abc import Sequence
@@ -70,7 +71,7 @@ class SwitchlogAggregate(Aggregate):
     @classmethod
     def _create(cls: type[A], event_class: Any, *, id: Any = None, **kwargs: Any) -> A:
         if id is None:
-            accepted = inspect.signature(cls.create_id).parameters
+            accepted = _parameters(cls.create_id)
             id = cls.create_id(**{k: v for k, v in kwargs.items() if k in accepted})
         owners = list(cls.created_owners(id, kwargs))
         return super()._create(event_class, id=id, **{**kwargs, **_metadata(), "owners": owners})
@@ -226,3 +227,9 @@ def event_changes(event: Any) -> dict[str, dict[str, Any]]:
 # Events stored before ownership travelled on events read back as belonging to no one
 # (admins only): the field has no default in __init__, so new events must name owners.
 SwitchlogAggregate.Event.owners = ()  # type: ignore[assignment]
+
+
+@functools.cache
+def _parameters(function: Any) -> frozenset[str]:
+    """The parameter names of an aggregate's `create_id` (asked once per class)."""
+    return frozenset(inspect.signature(function).parameters)

@@ -44,7 +44,9 @@ def test_concurrent_requests_share_transactions_and_each_gets_its_own_answer(
     responses = _together(
         32,
         lambda i: client.post(
-            "/v1/customers", json={"name": f"Burst {i}", "currency": "EUR", "time_zone": "UTC"}, headers=admin
+            "/v1/customers",
+            json={"name": f"Burst {i}", "currency": "EUR", "time_zone": "UTC"},
+            headers=admin,
         ),
     )
     transactions, writes = (a - b for a, b in zip(_counted(), before, strict=True))
@@ -74,7 +76,9 @@ def test_a_conflict_in_a_shared_transaction_fails_only_its_own_command(
                 headers={**admin, "If-Match": etag},
             )
         return client.post(
-            "/v1/customers", json={"name": f"Bystander {i}", "currency": "EUR", "time_zone": "UTC"}, headers=admin
+            "/v1/customers",
+            json={"name": f"Bystander {i}", "currency": "EUR", "time_zone": "UTC"},
+            headers=admin,
         )
 
     responses = _together(32, command)
@@ -135,7 +139,12 @@ def test_subscribers_hear_of_a_save_only_after_it_committed(
 
     runtime.directory.on_saved.append(committed)
     try:
-        _together(8, lambda i: create(client, admin, "customers", name=f"Told {i}", currency="EUR", time_zone="UTC"))
+        _together(
+            8,
+            lambda i: create(
+                client, admin, "customers", name=f"Told {i}", currency="EUR", time_zone="UTC"
+            ),
+        )
     finally:
         runtime.directory.on_saved.remove(committed)
         other.close()

@@ -60,7 +60,7 @@ class WebhookProjection(Projection):
         endpoints: list[dict[str, Any]] | None = None
         for item in batch:
             event = item.event
-            self.apply(event, tx, item.position)
+            self.handle(event, tx, item.position)
             if isinstance(event, WebhookEndpoint.Event):
                 endpoints = None
             if isinstance(event, SwitchlogAggregate.Event) and event.audited:

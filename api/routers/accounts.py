@@ -22,6 +22,7 @@ from api.routers.common import (
 )
 from api.routing import ProblemRoute
 from api.schemas import AccountCreate, AccountPublic, AccountUpdate, Page
+from domain.shared.permissions import Access, Section
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"], route_class=ProblemRoute)
 TABLE = "accounts"
@@ -29,9 +30,10 @@ ITEM = "/v1/accounts/{account_id}"
 BY_ID = {"account_id": "$response.body#/id"}
 
 
-@router.get("", response_model=Page[AccountPublic])
+@router.get("", response_model=Page[AccountPublic], responses=problems(403))
 def list_accounts(
     runtime: RuntimeDep,
+    ctx: ContextDep,
     scope: ScopeDep,
     customer_id: UUID | None = None,
     status: Status | None = None,
@@ -39,7 +41,9 @@ def list_accounts(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
-    """List the accounts the caller may see."""
+    """List the accounts the caller may see (a customer role: Read on extensions)."""
+    if scope.account_id is None:
+        ctx.require(Section.EXTENSIONS, Access.READ)
     filters = {"customer_id": customer_id, "status": status, "login": login}
     return page(
         runtime, TABLE, *runtime.directory_queries.list(TABLE, scope, filters, limit, offset)
@@ -69,11 +73,13 @@ def create_account(
     return fresh_row(runtime, TABLE, scope, account_id, response)
 
 
-@router.get("/{account_id}", response_model=AccountPublic, responses=problems(404))
+@router.get("/{account_id}", response_model=AccountPublic, responses=problems(403, 404))
 def get_account(
-    account_id: UUID, runtime: RuntimeDep, scope: ScopeDep, response: Response
+    account_id: UUID, runtime: RuntimeDep, ctx: ContextDep, scope: ScopeDep, response: Response
 ) -> dict[str, Any]:
-    """One account."""
+    """One account (a customer role: Read on extensions; an account may read itself)."""
+    if scope.account_id != account_id:
+        ctx.require(Section.EXTENSIONS, Access.READ)
     return visible_row(runtime, TABLE, scope, account_id, response)
 
 

@@ -25,6 +25,7 @@ from domain.shared.errors import (
 from domain.shared.index import NameIndex
 from domain.shared.owners import Owner
 from domain.shared.passwords import hash_password, verify_password
+from domain.shared.permissions import Access, Section
 
 P = TypeVar("P", bound=Principal)
 
@@ -186,6 +187,7 @@ class DirectoryService(IndividualCommands, SwitchlogApplication):
             scope = Scope.of(ctx.actor)
             customer = self._visible_customer(scope, customer_id)
             scope.require_visible(scope.account_id is None, f"customer {customer_id}")
+            ctx.require(Section.EXTENSIONS, Access.MODIFY)
             customer.check_open()
             account = Account(
                 customer_id=customer.id,
@@ -202,6 +204,7 @@ class DirectoryService(IndividualCommands, SwitchlogApplication):
         with self.command(ctx):
             scope = Scope.of(ctx.actor)
             account = self._visible_account(scope, account_id, expected_version)
+            ctx.require(Section.EXTENSIONS, Access.MODIFY)
             _only(fields, {"login", "password"}, "an account")
             self.save(account, *self._credentials(account, fields))
             return account.version
@@ -212,6 +215,7 @@ class DirectoryService(IndividualCommands, SwitchlogApplication):
         with self.command(ctx):
             scope = Scope.of(ctx.actor)
             account = self._visible_account(scope, account_id, expected_version)
+            ctx.require(Section.EXTENSIONS, Access.MODIFY)
             account.close()
             self.save(account)
             return account.version

@@ -205,3 +205,27 @@ def test_the_permissions_a_request_carries_come_from_the_role_held(
         assert "individuals" in str(error)
     else:
         raise AssertionError("Restrict on individuals must refuse a read")
+
+
+def test_accounts_are_the_extensions_section(client: TestClient, admin: H) -> None:
+    customer = _customer(client, admin, login="abc", password="password-1")
+    account = create(client, admin, "accounts", customer_id=customer["id"], login="desk-3")
+    own = login(client, "abc", "password-1")
+    assert client.get("/v1/accounts", headers=own).status_code == 200  # the realm default
+    reader = _role(client, admin, "Extensions reader", extensions="read")
+    client.put(
+        f"/v1/customers/{customer['id']}/role", json={"role_id": reader["id"]}, headers=admin
+    )
+    assert client.get(f"/v1/accounts/{account['id']}", headers=own).status_code == 200
+    made = client.post(
+        "/v1/accounts", json={"customer_id": customer["id"], "login": "desk-4"}, headers=own
+    )
+    assert_problem(made, 403, "permission_denied")
+    assert "extensions" in made.json()["detail"]
+    nothing = _role(client, admin, "Billing clerk", billing="modify")
+    client.put(
+        f"/v1/customers/{customer['id']}/role", json={"role_id": nothing["id"]}, headers=admin
+    )
+    listed = client.get("/v1/accounts", headers=own)
+    assert_problem(listed, 403, "permission_denied")
+    assert "extensions" in listed.json()["detail"]

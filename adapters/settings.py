@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     )
     projection_batch_size: int = Field(500, gt=0)
     max_body_bytes: int = Field(65536, gt=0)
+    upload_max_bytes: int = Field(
+        50 * 1024 * 1024,
+        gt=0,
+        description="Largest file a batch upload (POST /v1/cpe/uploads) takes, whatever the"
+        " JSON body limit (max_body_bytes)",
+    )
     read_your_writes_timeout_seconds: float = Field(
         5.0, ge=0, description="How long a write's answer waits for the read model it shows"
     )

@@ -53,7 +53,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     problems.install(app)
     openapi.install(app)
     docs.install(app)
-    app.add_middleware(problems.BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        problems.BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        # a file upload has a limit of its own (plus room for the multipart framing)
+        streamed={"/v1/cpe/uploads": settings.upload_max_bytes + 65536},
+    )
     app.add_middleware(Correlation)
     for context in CONTEXTS:
         for router in context.routers():

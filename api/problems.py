@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -125,15 +126,25 @@ def install(app: FastAPI) -> None:
 
 
 class BodySizeLimit:
-    """Refuses bodies over `max_bytes` (declared or streamed) before any handler runs."""
+    """Refuses bodies over `max_bytes` (declared or streamed) before any handler runs.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    `streamed` names paths with a limit of their own (file uploads): their bodies are not
+    buffered here but counted as the route reads them, and refused past that limit."""
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, streamed: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.streamed = dict(streamed or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        own_limit = self.streamed.get(scope["path"])
+        if own_limit is not None:
+            await self._streamed(own_limit, scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
@@ -161,8 +172,24 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(
-            413, "payload_too_large", f"request bodies are limited to {self.max_bytes} bytes"
-        )
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int = 0) -> None:
+        limit = limit or self.max_bytes
+        response = problem(413, "payload_too_large", f"request bodies are limited to {limit} bytes")
         await response(scope, receive, send)
+
+    async def _streamed(self, limit: int, scope: Scope, receive: Receive, send: Send) -> None:
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await self._refuse(scope, receive, send, limit)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise StarletteHTTPException(413, f"request bodies are limited to {limit} bytes")
+            return message
+
+        await self.app(scope, counted, send)

@@ -15,7 +15,7 @@ from domain.shared.aggregate import SwitchlogAggregate, event_changes, event_typ
 from domain.shared.errors import InvalidFilterError
 from projections.base import LoggedEventLike, Projection
 
-_NAME_FIELDS = ("name", "login")
+_NAME_FIELDS = ("name", "login", "mac")  # a phone is found by its MAC address too
 MAX_POSITION = 2**63 - 1  # positions are BIGINT columns
 
 
@@ -24,7 +24,8 @@ class AuditProjection(Projection):
 
     name = "audit"
     # v2: event types are named by context (directory.Customer.Created); v3: owners kept
-    version = 5  # v4: subject_type is the aggregate again; v5: owners never duplicated
+    version = 6  # v4: subject_type is the aggregate again; v5: owners never duplicated
+    # v6: MAC addresses are names a subject is found by
     tables = ("audit_log", "audit_owners", "audit_names")
     schema = (
         "CREATE TABLE IF NOT EXISTS audit_log ("

@@ -21,6 +21,7 @@ from domain.shared.values import Secret
 from projections.audit import AuditFilter
 from tests.integration.conftest import make_settings
 from tests.integration.helpers import store_v1_customer_created
+from tests.integration.test_cpe import emit_every_cpe_event
 from tests.integration.test_kafka_relay import consume_all
 
 CTX = CommandContext(Actor.system("test", login="ops"), correlation_id="corr-rt")
@@ -51,6 +52,7 @@ def _every_kind_of_event(rt: Runtime) -> None:
     directory.update_customer(CTX, customer, None, login="cust-2", password="c" * 8)
     directory.update_customer(CTX, customer, None, reseller_id=None)
     account = directory.create_account(CTX, customer, "acct", "acct-pass")
+    emit_every_cpe_event(rt, CTX, customer, account)
     provisioning = rt.services["provisioning"]
     owner = Owner(reseller, customer)
     provisioning.set_customer_number(CTX, owner, "442071234567")  # type: ignore[attr-defined]

@@ -13,15 +13,22 @@ from uuid import UUID
 from pydantic import BaseModel, Field, create_model
 
 from composition.contexts import contributions
+from composition.provisioning import retry_conflicts
 from composition.runtime import Runtime
 from domain.shared.actor import CommandContext
 
 
-def with_contributions(model: type[BaseModel], resource: str, name: str) -> type[BaseModel]:
-    """`model` plus the fields contributed to `resource` (optional: absent means unchanged)."""
+def with_contributions(
+    model: type[BaseModel], resource: str, name: str, use: str = "read"
+) -> type[BaseModel]:
+    """`model` plus the fields contributed to `resource` (optional: absent means unchanged);
+    `use` "update" takes the writable ones, "create" the ones a creation takes."""
     extra: dict[str, Any] = {
         c.field: (c.annotation, Field(None, description=c.description))
         for c in contributions(resource)
+        if use == "read"
+        or (use == "update" and c.write is not None)
+        or (use == "create" and c.create is not None)
     }
     return create_model(name, __base__=model, **extra) if extra else model
 
@@ -60,10 +67,40 @@ def edit(
     with runtime.directory.one_transaction():
         version = own(own_fields)
         for contribution in contributions(resource):
-            if contribution.field in contributed:
+            if contribution.field in contributed and contribution.write is not None:
                 value = contributed[contribution.field]
                 check = contribution.write(runtime, ctx, row_id, value)
                 shown.append((f"{resource}.{contribution.field}", check))
     for read_model, check in shown:
         runtime.read_your_writes(read_model, lambda c=check: True if c() else None)
     return version
+
+
+def create(
+    runtime: Runtime,
+    ctx: CommandContext,
+    resource: str,
+    fields: dict[str, Any],
+    own: Callable[[dict[str, Any]], UUID],
+) -> UUID:
+    """Create a row (`own` runs its context's command) and let every contributing context
+    add its part (a customer's number) in the same transaction; a lost race with another
+    writer is retried. Then wait, bounded, for the contributed read models."""
+    own_fields, contributed = split(resource, fields)
+    shown: list[tuple[str, Callable[[], bool]]] = []
+
+    def attempt() -> UUID:
+        shown.clear()
+        with runtime.directory.one_transaction():
+            row_id = own(own_fields)
+            for contribution in contributions(resource):
+                if contribution.create is not None:
+                    value = contributed.get(contribution.field)
+                    check = contribution.create(runtime, ctx, row_id, value, own_fields)
+                    shown.append((f"{resource}.{contribution.field}", check))
+        return row_id
+
+    row_id = retry_conflicts(attempt)
+    for read_model, check in shown:
+        runtime.read_your_writes(read_model, lambda c=check: True if c() else None)
+    return row_id

@@ -51,7 +51,7 @@ class ResellerUpdate(Strict):
     password: Password = UNSET
 
 
-class CustomerCreate(Strict):
+class CustomerOwnCreate(Strict):
     name: Name
     currency: Currency = Field(examples=["EUR"])
     time_zone: TimeZone = Field(examples=["Europe/Paris"])
@@ -75,7 +75,7 @@ class AccountCreate(Strict):
     password: Password | None = None
 
 
-class AccountUpdate(Strict):
+class AccountOwnUpdate(Strict):
     login: Name = UNSET
     password: Password = UNSET
 
@@ -109,7 +109,7 @@ class CustomerOwnFields(Record):
     login: str | None
 
 
-class AccountPublic(Record):
+class AccountOwnFields(Record):
     customer_id: UUID
     reseller_id: UUID | None
     login: str
@@ -145,4 +145,8 @@ class SubjectState(BaseModel):
 
 # Other contexts add fields to customers (provisioning's `number`): see api/contributions.py.
 CustomerPublic = with_contributions(CustomerOwnFields, "customers", "CustomerPublic")
-CustomerUpdate = with_contributions(CustomerOwnUpdate, "customers", "CustomerUpdate")
+CustomerUpdate = with_contributions(CustomerOwnUpdate, "customers", "CustomerUpdate", "update")
+CustomerCreate = with_contributions(CustomerOwnCreate, "customers", "CustomerCreate", "create")
+# ... and to accounts (provisioning's `product_id`, `products`, `blocked`, `blocked_by`).
+AccountPublic = with_contributions(AccountOwnFields, "accounts", "AccountPublic")
+AccountUpdate = with_contributions(AccountOwnUpdate, "accounts", "AccountUpdate", "update")

@@ -12,19 +12,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
-from pydantic import StringConstraints
+from pydantic import Field
 
-from domain.directory.aggregates import Account, Admin, Customer, Reseller
+from composition import provisioning
 from domain.directory import individuals, roles
+from domain.directory.aggregates import Account, Admin, Customer, Reseller
 from domain.directory.application import DirectoryService
 from domain.provisioning import cpe, extensions
 from domain.provisioning.aggregates import CustomerNumber
-from domain.provisioning.application import ProvisioningService, e164
+from domain.provisioning.application import MAX_NUMBER, ProvisioningService
 from domain.shared.actor import CommandContext
 from domain.shared.aggregate import SwitchlogAggregate
 from domain.shared.application import SwitchlogApplication
 from domain.shared.index import NameIndex
-from domain.shared.owners import Owner
 from domain.shared.registry import EventRegistry, install
 from domain.webhooks.aggregates import WebhookEndpoint
 from domain.webhooks.application import WebhookService
@@ -43,7 +43,9 @@ class Contribution:
     and its PATCH accepts it, while the field's events belong to the contributing context.
 
     `read` gives the values for a page of rows (one query, not one per row); `write` runs
-    the contributing context's command and returns a check that its read model shows it.
+    the contributing context's command and returns a check that its read model shows it
+    (None: the field is read-only). `create`, if set, runs in the transaction that creates
+    a row, with the body's value (None when absent) and the row's own fields.
     """
 
     resource: str  # the API resource, e.g. "customers"
@@ -51,7 +53,10 @@ class Contribution:
     annotation: Any  # its type in the resource's schemas
     description: str
     read: Callable[[Runtime, Sequence[str]], dict[str, Any]]
-    write: Callable[[Runtime, CommandContext, UUID, Any], Callable[[], bool]]
+    write: Callable[[Runtime, CommandContext, UUID, Any], Callable[[], bool]] | None = None
+    create: (
+        Callable[[Runtime, CommandContext, UUID, Any, dict[str, Any]], Callable[[], bool]] | None
+    ) = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +142,7 @@ def _webhook_cli() -> Sequence[tuple[str, Any]]:
     return [("webhooks", webhooks_app)]
 
 
-# -- provisioning: numbers now (extensions, phones, agreements next) ---------------------
+# -- provisioning: numbers, products, agreements, extensions, phones ---------------------
 def _provisioning_projections(runtime: Runtime) -> Sequence[Projection]:
     from projections import cpe, extensions
     from projections.provisioning import ProvisioningProjection
@@ -157,24 +162,6 @@ def _provisioning_cli() -> Sequence[tuple[str, Any]]:
     return [("cpe", cpe_app)]
 
 
-def _read_numbers(runtime: Runtime, customer_ids: Sequence[str]) -> dict[str, Any]:
-    from projections.provisioning import ProvisioningQueries
-
-    return dict(ProvisioningQueries(runtime.db).numbers(customer_ids))
-
-
-def _write_number(
-    runtime: Runtime, ctx: CommandContext, customer_id: UUID, number: Any
-) -> Callable[[], bool]:
-    runtime.directory.load(customer_id, Customer).check_open()  # a closed one takes nothing
-    (owner,) = runtime.directory.owners_of(customer_id)[:1] or [Owner(customer_id=customer_id)]
-    service = runtime.services["provisioning"]
-    assert isinstance(service, ProvisioningService)
-    service.set_customer_number(ctx, owner, number)
-    shown = e164(number) if number is not None else None
-    return lambda: _read_numbers(runtime, [str(customer_id)]).get(str(customer_id)) == shown
-
-
 PROVISIONING = Context(
     "provisioning",
     aggregates=[CustomerNumber, *extensions.AGGREGATES, *cpe.AGGREGATES],
@@ -186,11 +173,42 @@ PROVISIONING = Context(
         Contribution(
             "customers",
             "number",
-            Annotated[str, StringConstraints(min_length=1, max_length=20)] | None,
-            "The customer's main number, E.164 digits (provisioning's; null: none)",
-            _read_numbers,
-            _write_number,
-        )
+            Annotated[int, Field(ge=1, le=MAX_NUMBER)] | None,
+            "The customer's number (PortaBilling's i_customer), assigned once and never"
+            " reused: an admin may give it at creation, else the next free one is assigned",
+            provisioning.read_numbers,
+            provisioning.write_number,
+            provisioning.create_number,
+        ),
+        Contribution(
+            "accounts",
+            "product_id",
+            UUID | None,
+            "The account's main product (provisioning's; within the customer's agreement)",
+            provisioning.read_account_field("product_id"),
+            provisioning.write_main_product,
+        ),
+        Contribution(
+            "accounts",
+            "products",
+            list[UUID] | None,
+            "Every product the account holds, main and add-on (read-only)",
+            provisioning.read_account_field("products"),
+        ),
+        Contribution(
+            "accounts",
+            "blocked",
+            bool | None,
+            "A blocked account may not log in or place calls (read-only; POST .../block)",
+            provisioning.read_account_field("blocked"),
+        ),
+        Contribution(
+            "accounts",
+            "blocked_by",
+            str | None,
+            "The realm that blocked the account; a realm below it cannot unblock it",
+            provisioning.read_account_field("blocked_by"),
+        ),
     ],
 )
 

@@ -1,4 +1,5 @@
-"""Provisioning read models: each customer's number (shown on the directory's customer)."""
+"""Provisioning read models: each customer's integer number (shown on the directory's
+customer)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from projections.base import Projection
 
 
 class ProvisioningProjection(Projection):
-    """One row per customer that was ever given a number."""
+    """One row per customer that has a number record (legacy E.164 ones show none)."""
 
     name = "provisioning"
+    # v2: the number is the integer i_customer; v1 held an E.164 string.
+    version = 2
     tables = ("customer_numbers",)
     schema = (
         "CREATE TABLE IF NOT EXISTS customer_numbers (id TEXT PRIMARY KEY,"
-        " customer_id TEXT NOT NULL UNIQUE, number TEXT, version BIGINT NOT NULL)",
+        " customer_id TEXT NOT NULL UNIQUE, number BIGINT UNIQUE, version BIGINT NOT NULL)",
     )
 
     @singledispatchmethod
@@ -37,7 +40,7 @@ class ProvisioningProjection(Projection):
         )
 
     @apply.register
-    def _changed(self, event: CustomerNumber.Reassigned, tx: Transaction, position: int) -> None:
+    def _numbered(self, event: CustomerNumber.Numbered, tx: Transaction, position: int) -> None:
         # The version guard makes a re-delivered event a no-op.
         tx.execute(
             "UPDATE customer_numbers SET number = %s, version = %s WHERE id = %s AND version < %s",
@@ -56,7 +59,7 @@ class ProvisioningQueries:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def numbers(self, customer_ids: Sequence[str]) -> dict[str, str | None]:
+    def numbers(self, customer_ids: Sequence[str]) -> dict[str, int | None]:
         if not customer_ids:
             return {}
         marks = ", ".join(["%s"] * len(customer_ids))
@@ -65,4 +68,8 @@ class ProvisioningQueries:
                 f"SELECT customer_id, number FROM customer_numbers WHERE customer_id IN ({marks})",
                 list(customer_ids),
             )
-        return {r["customer_id"]: r["number"] for r in rows}
+        return {r["customer_id"]: _int(r["number"]) for r in rows}
+
+
+def _int(value: object) -> int | None:
+    return int(value) if value is not None else None  # type: ignore[call-overload]

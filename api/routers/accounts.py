@@ -7,6 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
+from api.contributions import edit
 from api.deps import ContextDep, ExpectedVersionDep, RuntimeDep, ScopeDep
 from api.openapi import created, link, problems
 from api.routers.common import (
@@ -93,9 +94,16 @@ def update_account(
     expected: ExpectedVersionDep,
     response: Response,
 ) -> dict[str, Any]:
-    """Change some of an account's fields; `If-Match` makes it conditional."""
-    fields = body.model_dump(exclude_unset=True)
-    version = runtime.directory.update_account(ctx, account_id, expected, **fields)
+    """Change some of an account's fields (`product_id`: its main product); `If-Match`
+    makes it conditional."""
+    version = edit(
+        runtime,
+        ctx,
+        TABLE,
+        account_id,
+        body.model_dump(exclude_unset=True),
+        lambda own: runtime.directory.update_account(ctx, account_id, expected, **own),
+    )
     return fresh_row(runtime, TABLE, scope, account_id, response, version)
 
 

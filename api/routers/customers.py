@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
-from api.contributions import edit
+from api.contributions import create, edit
 from api.deps import ContextDep, ExpectedVersionDep, RuntimeDep, ScopeDep
 from api.openapi import body_link, created, link, problems
 from api.routers.common import (
@@ -70,8 +70,14 @@ def list_customers(
 def create_customer(
     body: CustomerCreate, runtime: RuntimeDep, ctx: ContextDep, scope: ScopeDep, response: Response
 ) -> dict[str, Any]:
-    """Create a customer (a reseller creates it under itself)."""
-    customer_id = runtime.directory.create_customer(ctx, **body.model_dump())
+    """Create a customer (a reseller creates it under itself); it gets its number."""
+    customer_id = create(
+        runtime,
+        ctx,
+        TABLE,
+        body.model_dump(),
+        lambda own: runtime.directory.create_customer(ctx, **own),
+    )
     return fresh_row(runtime, TABLE, scope, customer_id, response)
 
 

@@ -15,6 +15,7 @@ from uuid import UUID
 
 from domain.shared.actor import Realm
 from domain.shared.aggregate import SwitchlogAggregate
+from domain.shared.errors import ForbiddenError
 from domain.shared.owners import Owner
 
 Changed = SwitchlogAggregate.Changed
@@ -294,6 +295,34 @@ class Account(Principal):
     class PasswordChanged(Principal.PasswordChanged):
         pass
 
+    # A blocked account may not log in or place calls; `blocked_by` is the blocker's realm.
+    blocked: bool = False
+    blocked_by: str | None = None
+
+    class Blocked(Changed):
+        fields = frozenset({"blocked", "blocked_by"})
+
+    class Unblocked(Changed):
+        fields = frozenset({"blocked", "blocked_by"})
+
+    def block(self, by: Realm) -> None:
+        """Block it (again, by a higher realm: then only that realm or above unblocks it)."""
+        self.check_open()
+        if not self.blocked or _BLOCK_RANK[by] > _BLOCK_RANK[Realm(self.blocked_by or by)]:
+            self.change(self.Blocked, blocked=True, blocked_by=by.value)
+
+    def unblock(self, by: Realm) -> None:
+        """Unblock it, unless a higher realm blocked it (an admin's block binds customers)."""
+        self.check_open()
+        if not self.blocked:
+            return
+        if _BLOCK_RANK[by] < _BLOCK_RANK[Realm(self.blocked_by or by)]:
+            raise ForbiddenError(
+                f"account {self.login} was blocked by the {self.blocked_by};"
+                f" only the {self.blocked_by} can unblock it"
+            )
+        self.change(self.Unblocked, blocked=False, blocked_by=None)
+
     def belongs_to(self, reseller_id: UUID | None) -> None:
         """The reseller is the customer's, which can move: the service tells the account
         whose it is now before each command (it loads the customer anyway), so its events
@@ -306,3 +335,13 @@ class Account(Principal):
 
     def owners(self) -> Sequence[Owner]:
         return (Owner(self.reseller_id, self.customer_id, self.id),)
+
+
+# Who may lift whose block: a block binds every realm ranked below the one that set it.
+_BLOCK_RANK = {
+    Realm.ACCOUNT: 0,
+    Realm.CUSTOMER: 1,
+    Realm.RESELLER: 2,
+    Realm.ADMIN: 3,
+    Realm.SYSTEM: 3,
+}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from contextlib import suppress
 from datetime import datetime
@@ -30,6 +31,8 @@ from domain.shared.permissions import Access, Section
 P = TypeVar("P", bound=Principal)
 
 LOGIN = "login"
+#: Logins only extensions' and auto attendants' generated accounts have.
+GENERATED_LOGIN = re.compile(r"^ph[0-9]+(x|aa)[0-9]+$", re.IGNORECASE)
 RESELLER_NAME = "reseller-name"
 CUSTOMER_NAME = "customer-name"
 
@@ -45,7 +48,7 @@ class DirectoryService(IndividualCommands, SwitchlogApplication):
         with self.command(ctx):
             Scope.of(ctx.actor).require_admin()
             admin = Admin(
-                login=values.human_id(login, "login"),
+                login=_login(login) or "",
                 password_hash=hash_password(_password(password)),
                 admin_role=role,
             )
@@ -183,6 +186,59 @@ class DirectoryService(IndividualCommands, SwitchlogApplication):
     def create_account(
         self, ctx: CommandContext, customer_id: UUID, login: str, password: str | None = None
     ) -> UUID:
+        return self._open_account(ctx, customer_id, _login(login) or "", password)
+
+    def open_generated_account(
+        self, ctx: CommandContext, customer_id: UUID, login: str, password: str
+    ) -> UUID:
+        """The account of an extension or auto attendant (`ph46170x466`, `ph46170aa1`):
+        provisioning decided it and runs this in the same transaction."""
+        if not GENERATED_LOGIN.match(login):
+            raise InvalidValueError(f"{login!r} is not a generated account's login")
+        return self._open_account(ctx, customer_id, login, password)
+
+    def rename_generated_account(self, ctx: CommandContext, account_id: UUID, login: str) -> None:
+        """A renumbered extension's account takes its new login."""
+        with self.command(ctx):
+            account = self._visible_account(Scope.of(ctx.actor), account_id, None)
+            if not GENERATED_LOGIN.match(login):
+                raise InvalidValueError(f"{login!r} is not a generated account's login")
+            claims = self.names.move(LOGIN, account.login, login, account.id)
+            account.change_login(login)
+            self.save(account, *claims)
+
+    def close_generated_account(self, ctx: CommandContext, account_id: UUID) -> None:
+        """A deleted extension's account closes, and its login is free for a new one."""
+        with self.command(ctx):
+            account = self._visible_account(Scope.of(ctx.actor), account_id, None)
+            account.close()
+            self.save(account, *self.names.release(LOGIN, account.login or ""))
+
+    def block_account(
+        self, ctx: CommandContext, account_id: UUID, expected_version: int | None
+    ) -> int:
+        """Block an account: it may not log in or place calls until unblocked."""
+        with self.command(ctx):
+            account = self._visible_account(Scope.of(ctx.actor), account_id, expected_version)
+            ctx.require(Section.EXTENSIONS, Access.MODIFY)
+            account.block(ctx.actor.realm)
+            self.save(account)
+            return account.version
+
+    def unblock_account(
+        self, ctx: CommandContext, account_id: UUID, expected_version: int | None
+    ) -> int:
+        """Unblock an account, unless a realm above the caller's blocked it."""
+        with self.command(ctx):
+            account = self._visible_account(Scope.of(ctx.actor), account_id, expected_version)
+            ctx.require(Section.EXTENSIONS, Access.MODIFY)
+            account.unblock(ctx.actor.realm)
+            self.save(account)
+            return account.version
+
+    def _open_account(
+        self, ctx: CommandContext, customer_id: UUID, login: str, password: str | None
+    ) -> UUID:
         with self.command(ctx):
             scope = Scope.of(ctx.actor)
             customer = self._visible_customer(scope, customer_id)
@@ -206,6 +262,8 @@ class DirectoryService(IndividualCommands, SwitchlogApplication):
             account = self._visible_account(scope, account_id, expected_version)
             ctx.require(Section.EXTENSIONS, Access.MODIFY)
             _only(fields, {"login", "password"}, "an account")
+            if "login" in fields:
+                _not_generated(account, "renumber its extension")
             self.save(account, *self._credentials(account, fields))
             return account.version
 
@@ -216,6 +274,7 @@ class DirectoryService(IndividualCommands, SwitchlogApplication):
             scope = Scope.of(ctx.actor)
             account = self._visible_account(scope, account_id, expected_version)
             ctx.require(Section.EXTENSIONS, Access.MODIFY)
+            _not_generated(account, "delete its extension")
             account.close()
             self.save(account)
             return account.version
@@ -270,6 +329,8 @@ class DirectoryService(IndividualCommands, SwitchlogApplication):
         try:
             principal = self.load_current(principal_id, Principal)
         except NotFoundError:
+            return None
+        if getattr(principal, "blocked", False):  # a blocked account may not log in
             return None
         return principal if principal.status == "open" else None
 
@@ -349,4 +410,14 @@ def _hash(password: str | None) -> str | None:
 
 
 def _login(login: str | None) -> str | None:
+    if login is not None and GENERATED_LOGIN.match(login):
+        raise InvalidValueError(
+            f"{login!r}: logins like ph46170x466 and ph46170aa1 belong to extensions and"
+            " auto attendants; they are generated, not chosen"
+        )
     return values.human_id(login, "login") if login is not None else None
+
+
+def _not_generated(account: Account, instead: str) -> None:
+    if GENERATED_LOGIN.match(account.login or ""):
+        raise InvalidValueError(f"{account.login} is an extension's account: {instead} instead")

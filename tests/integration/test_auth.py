@@ -85,15 +85,15 @@ def test_realm_without_rights_is_403(client: TestClient, admin: dict[str, str]) 
 def test_token_of_closed_account_stops_working(client: TestClient, admin: dict[str, str]) -> None:
     customer = create(client, admin, "customers", name="C", currency="EUR", time_zone="UTC")
     account = create(
-        client, admin, "accounts", customer_id=customer["id"], login="ph1x1", password="password-1"
+        client, admin, "accounts", customer_id=customer["id"], login="desk-1", password="password-1"
     )
-    token = login(client, "ph1x1", "password-1")
+    token = login(client, "desk-1", "password-1")
     assert client.get(f"/v1/accounts/{account['id']}", headers=token).status_code == 200
     client.post(f"/v1/accounts/{account['id']}/close", headers=admin)
     assert_problem(
         client.get(f"/v1/accounts/{account['id']}", headers=token), 401, "unauthenticated"
     )
-    relogin = client.post("/v1/auth/token", data={"username": "ph1x1", "password": "password-1"})
+    relogin = client.post("/v1/auth/token", data={"username": "desk-1", "password": "password-1"})
     assert_problem(relogin, 401, "unauthenticated")
 
 

@@ -59,11 +59,11 @@ def test_accounts_belong_to_a_customer_and_list_by_customer(
 ) -> None:
     one = create(client, admin, "customers", name="One", currency="USD", time_zone="UTC")
     two = create(client, admin, "customers", name="Two", currency="USD", time_zone="UTC")
-    create(client, admin, "accounts", customer_id=one["id"], login="ph1x100")
-    create(client, admin, "accounts", customer_id=one["id"], login="ph1x101")
-    create(client, admin, "accounts", customer_id=two["id"], login="ph2x100")
+    create(client, admin, "accounts", customer_id=one["id"], login="desk-1-100")
+    create(client, admin, "accounts", customer_id=one["id"], login="desk-1-101")
+    create(client, admin, "accounts", customer_id=two["id"], login="desk-2-100")
     listed = client.get("/v1/accounts", params={"customer_id": one["id"]}, headers=admin).json()
-    assert sorted(a["login"] for a in listed["items"]) == ["ph1x100", "ph1x101"]
+    assert sorted(a["login"] for a in listed["items"]) == ["desk-1-100", "desk-1-101"]
 
 
 def test_lists_filter_and_paginate(client: TestClient, admin: dict[str, str]) -> None:
@@ -90,10 +90,10 @@ def test_names_and_logins_are_unique_and_renaming_frees_the_old_name(
     client.patch(f"/v1/customers/{first['id']}", json={"name": "Acme Corp"}, headers=admin)
     reused = create(client, admin, "customers", name="Acme", currency="EUR", time_zone="UTC")
     assert reused["id"] != first["id"]
-    create(client, admin, "accounts", customer_id=first["id"], login="ph9x1")
+    create(client, admin, "accounts", customer_id=first["id"], login="desk-9")
     taken = client.post(
         "/v1/resellers",
-        json={"name": "R", "login": "ph9x1", "password": "password-1"},
+        json={"name": "R", "login": "desk-9", "password": "password-1"},
         headers=admin,
     )
     assert_problem(taken, 409, "duplicate")

@@ -31,7 +31,7 @@ from domain.shared import values
 from domain.shared.actor import CommandContext
 from domain.shared.aggregate import SwitchlogAggregate
 from domain.shared.application import SwitchlogApplication
-from domain.shared.errors import InvalidValueError, NotFoundError
+from domain.shared.errors import ConflictError, DuplicateError, InvalidValueError, NotFoundError
 from domain.shared.owners import Owner
 from domain.shared.permissions import Access, Section
 from domain.shared.values import Secret
@@ -46,6 +46,7 @@ AGGREGATES: tuple[type[SwitchlogAggregate], ...] = (
 )
 
 PRODUCT_NAME = "product-name"
+LOGIN = "login"  # the directory's reservations of logins (an account's login is one)
 DID = "did"
 E = TypeVar("E", bound=PbxEndpoint)
 _E164 = re.compile(r"^[1-9][0-9]{5,14}$")
@@ -177,10 +178,17 @@ class ExtensionCommands(SwitchlogApplication):
         with self.command(ctx):
             customer_id = self._visible(ctx, owner)
             ctx.require(Section.EXTENSIONS, Access.MODIFY)
-            n, sequence = self.allocate(f"auto-attendants:{customer_id}", lambda _n: False)
-            login = auto_attendant_login(self._number_of(customer_id), n)
+            number = self._number_of(customer_id)
+            n, sequence = self.allocate(
+                f"auto-attendants:{customer_id}",
+                lambda n: self.holder_of(LOGIN, auto_attendant_login(number, n)) is not None,
+            )
+            login = auto_attendant_login(number, n)
             password = new_sip_password()
-            account_id = open_account(login, password)
+            try:
+                account_id = open_account(login, password)
+            except DuplicateError:  # another creation took n first: a lost race, retried
+                raise ConflictError(f"{login} was just taken; retry") from None
             added = AutoAttendant(
                 customer_id=customer_id,
                 reseller_id=owner.reseller_id,

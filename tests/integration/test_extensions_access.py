@@ -163,3 +163,53 @@ def emit_every_extension_event(runtime: Runtime, ctx: CommandContext, customer_i
     service.remove_did(ctx, owner, attendant.id, "12094555949")
     provisioning.delete_endpoint(runtime, ctx, customer_id, attendant.id)
     provisioning.add_auto_attendant(runtime, ctx, customer_id, [])  # advances its sequence
+
+
+def _hold_role(client: TestClient, admin: Headers, customer_id: str, **permissions: str) -> None:
+    role = create(
+        client,
+        admin,
+        "roles",
+        name="Role " + "-".join(f"{s} {a}" for s, a in permissions.items()),
+        permissions=permissions,
+    )
+    held = client.put(
+        f"/v1/customers/{customer_id}/role", json={"role_id": role["id"]}, headers=admin
+    )
+    assert held.status_code == 200, held.text
+
+
+def test_a_customer_whose_role_reads_extensions_sees_them_and_changes_nothing(
+    client: TestClient, admin: Headers, log_size: Any
+) -> None:
+    abc = customer(client, admin, "ABC", number=46170, login="abc", password="abc-password")
+    made = extension(client, admin, abc["id"], "466").json()
+    _hold_role(client, admin, abc["id"], extensions="read")
+    reader = login(client, "abc", "abc-password")
+    base = f"/v1/customers/{abc['id']}"
+    assert client.get(f"{base}/extensions", headers=reader).status_code == 200
+    assert client.get(f"{base}/agreement", headers=reader).status_code == 200
+    before = log_size()
+    refusals = [
+        extension(client, reader, abc["id"], "467"),
+        client.post(f"{base}/auto-attendants", json={}, headers=reader),
+        client.patch(f"{base}/extensions/{made['id']}", json={"extension": "1"}, headers=reader),
+        client.delete(f"{base}/extensions/{made['id']}", headers=reader),
+        client.post(f"/v1/accounts/{made['account_id']}/block", headers=reader),
+    ]
+    for refused in refusals:
+        assert_problem(refused, 403, "permission_denied")
+        assert "extensions" in refused.json()["detail"]
+    assert log_size() == before
+
+
+def test_a_customer_whose_role_restricts_extensions_cannot_even_list_them(
+    client: TestClient, admin: Headers
+) -> None:
+    abc = customer(client, admin, "ABC", login="abc", password="abc-password")
+    _hold_role(client, admin, abc["id"], billing="modify")
+    restricted = login(client, "abc", "abc-password")
+    listed = client.get(f"/v1/customers/{abc['id']}/extensions", headers=restricted)
+    assert_problem(listed, 403, "permission_denied")
+    assert "extensions" in listed.json()["detail"]
+    assert_problem(client.get("/v1/products", headers=restricted), 403, "permission_denied")

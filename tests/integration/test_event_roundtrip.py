@@ -21,8 +21,8 @@ from domain.shared.values import Secret
 from projections.audit import AuditFilter
 from tests.integration.conftest import make_settings
 from tests.integration.helpers import store_v1_customer_created
-from tests.integration.test_cpe import emit_every_cpe_event
 from tests.integration.test_contributed_fields import store_v1_customer_number
+from tests.integration.test_cpe import emit_every_cpe_event
 from tests.integration.test_extensions_access import emit_every_extension_event
 from tests.integration.test_kafka_relay import consume_all
 

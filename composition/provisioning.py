@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from composition.runtime import Runtime
 
 T = TypeVar("T")
-ATTEMPTS = 12
+ATTEMPTS = 20
 
 
 def retry_conflicts(action: Callable[[], T], attempts: int = ATTEMPTS) -> T:
@@ -39,7 +39,7 @@ def retry_conflicts(action: Callable[[], T], attempts: int = ATTEMPTS) -> T:
         except ConflictError as error:
             if type(error) is not ConflictError or attempt == attempts - 1:
                 raise
-            time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
+            time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))  # jittered backoff
     raise AssertionError("unreachable")
 
 

@@ -25,7 +25,7 @@ from domain.shared.errors import (
 )
 from domain.shared.index import NameIndex
 from domain.shared.owners import Owner
-from domain.shared.passwords import hash_password, verify_password
+from domain.shared.passwords import hash_generated_secret, hash_password, verify_password
 from domain.shared.permissions import Access, Section
 
 P = TypeVar("P", bound=Principal)
@@ -186,7 +186,7 @@ class DirectoryService(IndividualCommands, SwitchlogApplication):
     def create_account(
         self, ctx: CommandContext, customer_id: UUID, login: str, password: str | None = None
     ) -> UUID:
-        return self._open_account(ctx, customer_id, _login(login) or "", password)
+        return self._open_account(ctx, customer_id, _login(login) or "", _hash(password))
 
     def open_generated_account(
         self, ctx: CommandContext, customer_id: UUID, login: str, password: str
@@ -195,7 +195,7 @@ class DirectoryService(IndividualCommands, SwitchlogApplication):
         provisioning decided it and runs this in the same transaction."""
         if not GENERATED_LOGIN.match(login):
             raise InvalidValueError(f"{login!r} is not a generated account's login")
-        return self._open_account(ctx, customer_id, login, password)
+        return self._open_account(ctx, customer_id, login, hash_generated_secret(password))
 
     def rename_generated_account(self, ctx: CommandContext, account_id: UUID, login: str) -> None:
         """A renumbered extension's account takes its new login."""
@@ -237,7 +237,7 @@ class DirectoryService(IndividualCommands, SwitchlogApplication):
             return account.version
 
     def _open_account(
-        self, ctx: CommandContext, customer_id: UUID, login: str, password: str | None
+        self, ctx: CommandContext, customer_id: UUID, login: str, password_hash: str | None
     ) -> UUID:
         with self.command(ctx):
             scope = Scope.of(ctx.actor)
@@ -249,7 +249,7 @@ class DirectoryService(IndividualCommands, SwitchlogApplication):
                 customer_id=customer.id,
                 reseller_id=customer.reseller_id,
                 login=values.human_id(login, "login"),
-                password_hash=_hash(password),
+                password_hash=password_hash,
             )
             self.save(account, *self.names.claim(LOGIN, login, account.id))
             return account.id

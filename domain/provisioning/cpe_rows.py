@@ -16,8 +16,10 @@ _MAC = re.compile(
     rf"|{_HEX}{{4}}\.{_HEX}{{4}}\.{_HEX}{{4}})$"  # 0014.20ff.3c52 (Cisco)
 )
 _NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
 #: A cell starting with one of these is a formula to a spreadsheet (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_REFUSED = "a formula (cell starting with = + - @) is refused"
 
 
 class UploadFileError(InvalidValueError):
@@ -134,7 +136,7 @@ def read_row(row: int, keys: tuple[str, ...], cells: list[str]) -> UploadRow | l
     """A row's request, or every fault found in it."""
     values = {key: (cells[i].strip() if i < len(cells) else "") for i, key in enumerate(keys)}
     errors = [
-        RowError(row, _TITLE[key], value[:200], "a formula (cell starting with = + - @) is refused")
+        RowError(row, _TITLE[key], shown(value), FORMULA_REFUSED)
         for key, value in values.items()
         if value.startswith(FORMULA_STARTS) or (cells_raw_starts(cells, keys, key))
     ]
@@ -142,7 +144,7 @@ def read_row(row: int, keys: tuple[str, ...], cells: list[str]) -> UploadRow | l
 
     def fault(key: str, reason: str) -> None:
         if _TITLE[key] not in faulty:
-            errors.append(RowError(row, _TITLE[key], values.get(key, "")[:200], reason))
+            errors.append(RowError(row, _TITLE[key], shown(values.get(key, "")), reason))
 
     for key in ("action", "name", "model", "mac"):
         if not values.get(key):
@@ -183,6 +185,12 @@ def cells_raw_starts(cells: list[str], keys: tuple[str, ...], key: str) -> bool:
     """A cell whose raw text (before trimming) starts with a tab or CR is refused too."""
     index = keys.index(key)
     return index < len(cells) and cells[index][:1] in ("\t", "\r")
+
+
+def shown(value: str) -> str:
+    """A cell's text fit to report back: control characters dropped (a database text
+    column cannot hold NUL), at most 200 characters."""
+    return _CONTROLS.sub("", value)[:200]
 
 
 def csv_safe(value: str) -> str:

@@ -16,7 +16,7 @@ from domain.directory.access import Scope
 from domain.directory.aggregates import Customer, Reseller
 from domain.directory.application import CUSTOMER_NAME, RESELLER_NAME
 from domain.provisioning.cpe_model import CpeInventory, CpeUpload, DeviceModel, Phone
-from domain.provisioning.cpe_rows import RowError, UploadRow
+from domain.provisioning.cpe_rows import RowError, UploadRow, shown
 from domain.shared.actor import CommandContext
 from domain.shared.application import SwitchlogApplication
 from domain.shared.errors import ConflictError, NotFoundError
@@ -79,7 +79,7 @@ class CpeUploadCommands(SwitchlogApplication):
             upload = CpeUpload._create(
                 CpeUpload.Started,
                 id=upload_id,
-                filename=filename[:200],
+                filename=shown(filename) or "upload",
                 file_format=file_format,
                 rows_total=rows_total,
                 reseller_id=scope.reseller_id,
@@ -345,4 +345,4 @@ class _Batch:
         return self._inventory.next_id + self._issued - 1
 
     def _fault(self, row: UploadRow, column: str, value: str, reason: str) -> None:
-        self.errors.append(RowError(row.row, column, value[:200], reason))
+        self.errors.append(RowError(row.row, column, shown(value), reason))

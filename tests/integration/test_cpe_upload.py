@@ -383,3 +383,18 @@ def test_many_rows_are_appended_in_batches_and_show_progress_to_the_end(
         headers=admin,
     ).json()
     assert len(phones["items"]) == 500 and phones["next"] == 500
+
+
+def test_control_characters_deep_in_a_file_are_row_errors_the_read_model_can_hold(
+    client: TestClient, admin: dict[str, str], catalogue: dict[str, Any]
+) -> None:
+    filler = [f"Add,f{i},{MODEL},06:00:00:00:{i // 256:02x}:{i % 256:02x},,,N," for i in range(300)]
+    content = _csv(*filler, "Add,nul,Yea\x00link\x01,06:00:00:00:ff:ff,,,N,")
+    assert content.index(b"\x00") > 8192  # past what the type check sniffs
+    job = _finished(client, admin, content)
+    assert job["rows_applied"] == 300
+    assert job["errors"] == [
+        {"row": 302, "column": "Device model", "value": "Yealink", "reason": "unknown device model"}
+    ]
+    after = _finished(client, admin, _csv(f"Add,later,{MODEL},06:00:00:01:00:00,,,N,"))
+    assert after["rows_applied"] == 1  # the read model kept up

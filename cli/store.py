@@ -72,7 +72,7 @@ def load_settings(create: bool) -> Settings:
             )
         )
     err_console.print(f"store: {describe(settings.store_url)}")
-    if settings.effective_read_model_url != settings.store_url:
+    if settings.read_model_url:  # the default (beside the store, or in it) goes unsaid
         err_console.print(f"read models: {describe(settings.effective_read_model_url)}")
     path = sqlite_file(settings.store_url)
     if not create and path is not None and not path.exists():

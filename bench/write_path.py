@@ -182,11 +182,18 @@ def catch_up_all(store: str, url: str, scratch: Path, events: int) -> list[Row]:
 
 # -- the API under wrk ----------------------------------------------------------------
 POST_SCRIPT = """
-counter = 0
+local threads = 0
+function setup(thread)
+  thread:set("id", threads)
+  threads = threads + 1
+end
+function init(args)
+  counter = 0
+end
 request = function()
   counter = counter + 1
   local body = string.format(
-    '{"name":"wrk-%s-%d","currency":"EUR","time_zone":"UTC"}', tag, counter)
+    '{"name":"wrk-%s-%d-%d","currency":"EUR","time_zone":"UTC"}', tag, id, counter)
   return wrk.format("POST", nil, nil, body)
 end
 """

@@ -111,6 +111,15 @@ class SwitchlogApplication(Application[UUID]):
             return []
         return super().save(*objs, **kwargs)
 
+    def save_now(self, *objs: Any) -> list[Recording[UUID]]:
+        """Append now, even inside `one_transaction` (a reservation that must hold whether
+        or not the enclosing command commits, e.g. a block of numbers)."""
+        token = _unit_of_work.set(None)
+        try:
+            return self.save(*objs)
+        finally:
+            _unit_of_work.reset(token)
+
     @contextmanager
     def one_transaction(self) -> Iterator[None]:
         """Commands of several contexts inside the block commit together or not at all

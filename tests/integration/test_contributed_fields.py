@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from fastapi.testclient import TestClient
 
+from api.app import create_app
 from composition.runtime import Runtime
 from domain.provisioning.aggregates import CustomerNumber
-from tests.conftest import eventually
-from tests.integration.conftest import login
+from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD, eventually
+from tests.integration.conftest import login, make_settings
 from tests.integration.helpers import assert_problem, create, store_v1_customer_created
 
 
@@ -141,6 +143,35 @@ def test_concurrent_creations_get_distinct_numbers(
     with ThreadPoolExecutor(max_workers=12) as pool:
         numbers = list(pool.map(make, range(12)))
     assert sorted(numbers) == list(range(1, 13))
+
+
+def test_two_processes_number_from_blocks_of_their_own_and_never_reuse_one(
+    runtime: Runtime, store_url: str, tmp_path: Path, admin: dict[str, str], client: TestClient
+) -> None:
+    """Each process reserves a block of numbers at once (one append, not one per customer),
+    so concurrent creations do not all race on one counter. A block another process took
+    is skipped, and numbers a stopped process left unused are never given."""
+    from domain.provisioning.application import CUSTOMER_BLOCK
+
+    first = _customer(client, admin, "In the first block")["number"]
+    other = Runtime(make_settings(store_url, tmp_path / "other"))
+    try:
+        with TestClient(create_app(other.settings, other)) as second_client:
+            headers = login(second_client, ADMIN_LOGIN, ADMIN_PASSWORD)
+            second = _customer(second_client, headers, "In the second block")["number"]
+    finally:
+        other.close()
+    third = _customer(client, admin, "Still the first block")["number"]
+    assert (first, second, third) == (1, 1 + CUSTOMER_BLOCK, 2)
+
+    restarted = Runtime(make_settings(store_url, tmp_path / "restarted"))
+    try:
+        with TestClient(create_app(restarted.settings, restarted)) as again:
+            headers = login(again, ADMIN_LOGIN, ADMIN_PASSWORD)
+            fourth = _customer(again, headers, "After a restart")["number"]
+    finally:
+        restarted.close()
+    assert fourth == 1 + 2 * CUSTOMER_BLOCK  # the second process's unused numbers stay unused
 
 
 def test_a_customer_numbered_before_numbers_were_integers_replays_and_gets_one(

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     )
     projection_batch_size: int = Field(500, gt=0)
     max_body_bytes: int = Field(65536, gt=0)
+    api_worker_threads: int = Field(
+        40, gt=0, le=1000, description="Worker threads running the API's route handlers"
+    )
     upload_max_bytes: int = Field(
         50 * 1024 * 1024,
         gt=0,
@@ -107,6 +110,7 @@ class Settings(BaseSettings):
     )
     webhook_timeout_seconds: float = Field(10.0, gt=0)
     webhooks_in_process: bool = Field(True, description="`serve` delivers webhooks itself")
+
     smtp_host: str | None = Field(
         None, description="SMTP server for credentials emails; unset: no emails are sent"
     )

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import to_thread
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
@@ -25,6 +26,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = runtime is None
+        # Route handlers run in worker threads that share one GIL: past a few, more
+        # threads only add switching (a measured knob, SWITCHLOG_API_WORKER_THREADS).
+        to_thread.current_default_thread_limiter().total_tokens = settings.api_worker_threads
         active = runtime or await run_in_threadpool(Runtime, settings)
         app.state.runtime = active
         app.state.tokens = TokenService(settings.jwt_key(), settings.jwt_ttl_seconds, active.clock)

@@ -17,15 +17,17 @@ from domain.shared.actor import Actor, CommandContext
 from domain.shared.errors import AuthenticationError, InvalidValueError
 from projections.access import AccessQueries
 
+# Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in a
+# worker thread, a hop per dependency per request that cost more than the work itself.
 oauth2 = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-def get_tokens(request: Request) -> TokenService:
+async def get_tokens(request: Request) -> TokenService:
     tokens: TokenService = request.app.state.tokens
     return tokens
 
@@ -49,15 +51,16 @@ async def actor_for_token(runtime: Runtime, tokens: TokenService, token: str | N
         principal_id = UUID(claims["sub"])
     except ValueError:
         raise AuthenticationError("the token's subject is not a principal id") from None
-    return await run_in_threadpool(
-        runtime.directory.active_actor, principal_id, claims["realm"], tokens.issued_at(claims)
-    )
+    check = (runtime.directory.active_actor, principal_id, claims["realm"])
+    if runtime.directory.is_current(principal_id):  # in memory: no thread hop needed
+        return check[0](*check[1:], tokens.issued_at(claims))
+    return await run_in_threadpool(*check, tokens.issued_at(claims))
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
 
 
-def current_scope(actor: ActorDep) -> Scope:
+async def current_scope(actor: ActorDep) -> Scope:
     return Scope.of(actor)
 
 
@@ -83,7 +86,7 @@ ContextDep = Annotated[CommandContext, Depends(command_context)]
 ETAG_PATTERN = r'^(\*|(W/)?"[0-9]+")$'
 
 
-def expected_version(
+async def expected_version(
     if_match: Annotated[
         str | None,
         Header(alias="If-Match", max_length=100, json_schema_extra={"pattern": ETAG_PATTERN}),

@@ -146,10 +146,12 @@ def base_env(workdir: Path, store_url: str, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def embedded(workdir: Path) -> Iterator[Deployment]:
+def embedded(workdir: Path, **extra: str) -> Iterator[Deployment]:
     """`switchlog serve` on the embedded default (a SQLite file)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    deployment = Deployment(workdir, base_env(workdir, f"sqlite:///{workdir}/switchlog.db"))
+    deployment = Deployment(
+        workdir, base_env(workdir, f"sqlite:///{workdir}/switchlog.db", **extra)
+    )
     try:
         deployment.serve()
         yield deployment

@@ -75,13 +75,13 @@ class ProvisioningService(CpeCommands, ExtensionCommands):
         committed before its first number is used, so a number is never given twice, and
         numbers a process did not use (it stopped, or the creation failed) are skipped:
         never reused, but not gap-free."""
-        with self._numbers_lock:
-            while True:
+        while True:
+            with self._numbers_lock:  # held for a pop; the store is read outside it
                 if not self._free_numbers:
                     self._free_numbers = self._reserve_block()
                 number = self._free_numbers.pop(0)
-                if self.holder_of(CUSTOMER_NUMBER, str(number)) is None:
-                    return number  # an admin may have given it already
+            if self.holder_of(CUSTOMER_NUMBER, str(number)) is None:
+                return number  # an admin may have given it already
 
     def _reserve_block(self) -> list[int]:
         for _ in range(20):

@@ -176,6 +176,11 @@ class SwitchlogApplication(Application[UUID]):
             self._current[aggregate_id] = (now, aggregate)
         return aggregate
 
+    def is_current(self, aggregate_id: UUID) -> bool:
+        """Whether `load_current` would answer from memory (no store read)."""
+        cached = self._current.get(aggregate_id)
+        return cached is not None and time.monotonic() - cached[0] < self.current_max_age
+
     def holder_of(self, kind: str, value: str) -> UUID | None:
         """The subject currently holding the human id, if any."""
         index = self._index(kind, value)

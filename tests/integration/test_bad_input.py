@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 from collections.abc import Callable
 from typing import Any
@@ -232,7 +234,7 @@ def test_non_ascii_digits_are_not_versions_or_positions(
 ) -> None:
     # "²".isdigit() is True but int("²") fails: these were 500s.
     with pytest.raises(InvalidValueError):
-        expected_version("\xb2")
+        asyncio.run(expected_version("\xb2"))
     stream = client.get("/v1/events/stream", params={"after": "\xb2"}, headers=admin)
     assert_problem(stream, 400, "invalid_filter")
     token = admin["Authorization"].removeprefix("Bearer ")

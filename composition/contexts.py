@@ -15,6 +15,7 @@ from uuid import UUID
 from pydantic import Field
 
 from composition import provisioning
+from domain.calls import legs
 from domain.directory import individuals, roles
 from domain.directory.aggregates import Account, Admin, Customer, Reseller
 from domain.directory.application import DirectoryService
@@ -236,7 +237,10 @@ WEBHOOKS = Context(
     cli=_webhook_cli,
 )
 
-CONTEXTS: tuple[Context, ...] = (SHARED, DIRECTORY, WEBHOOKS, PROVISIONING)
+# -- calls: legs as events, the call model and call control -----------------------------
+CALLS = Context("calls", aggregates=list(legs.AGGREGATES))
+
+CONTEXTS: tuple[Context, ...] = (SHARED, DIRECTORY, WEBHOOKS, PROVISIONING, CALLS)
 
 
 def contributions(resource: str) -> list[Contribution]:

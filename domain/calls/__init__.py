@@ -1,0 +1,1 @@
+"""Calls: call legs as events, the call model, call control."""

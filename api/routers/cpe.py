@@ -241,7 +241,17 @@ def move_port(
 
 
 # -- batch uploads -----------------------------------------------------------------------
-@router.get("/template", responses=problems(403))
+@router.get(
+    "/template",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The template, as CSV or as an Excel workbook",
+            "content": {"text/csv": {}, XLSX: {}},
+        },
+        **problems(403),
+    },
+)
 def template(actor: ActorDep, format: Literal["csv", "xlsx"] = "csv") -> Response:
     """The upload template: every column, in the one order an upload accepts."""
     if format == "xlsx":

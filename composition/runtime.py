@@ -29,7 +29,7 @@ from composition.contexts import CONTEXTS
 from domain.directory.application import LOGIN, DirectoryService
 from domain.shared.actor import Actor, CommandContext
 from domain.shared.aggregate import event_type
-from domain.shared.application import SwitchlogApplication
+from domain.shared.application import SwitchlogApplication, last_saved_position
 from domain.shared.clock import SYSTEM_CLOCK, Clock
 from domain.shared.errors import ConflictError, DuplicateError
 from domain.webhooks.application import WebhookService
@@ -55,6 +55,7 @@ class Runtime:
         )
         self.secrets = SecretBox(settings.secrets_key_value())
         self._relay: Relay | None = None
+        self._rater: Any = None
         self.on_append: list[Callable[[], None]] = []
         self.services = self._services(settings)
         self.db = open_database(settings.effective_read_model_url)
@@ -75,6 +76,7 @@ class Runtime:
             if settings.effective_read_model_url == settings.store_url
             else open_database(settings.store_url)
         )
+        self._projecting = False  # does this process's runner follow the log?
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._closing: list[Callable[[], None]] = []
@@ -86,6 +88,7 @@ class Runtime:
 
     def start_projections(self) -> None:
         """Follow the log in a background thread (the embedded default)."""
+        self._projecting = True
         self._start("projections", self.runner.run)
 
     def relay(self) -> Relay:
@@ -205,6 +208,20 @@ class Runtime:
         self._closing.append(deliverer.close)
         self._start("webhooks", deliverer.run)
 
+    def rater(self) -> Any:
+        """Billing's rater (adapters/rater.py): finished legs into xDRs, not yet running."""
+        if self._rater is None:
+            from adapters.rater import Rater
+            from composition.billing import service
+
+            self._rater = Rater(service(self), self.db, clock=self.clock)
+            self._rater.setup()
+            self.on_append.append(self._rater.wake)
+        return self._rater
+
+    def start_rater(self) -> None:
+        self._start("billing-rater", self.rater().run)
+
     def read_your_writes(self, read_model: str, shown: Callable[[], T | None]) -> T | None:
         """Wait, bounded, until `shown` finds a write in `read_model`; None if it never did.
 
@@ -213,7 +230,13 @@ class Runtime:
         """
         timeout = self.settings.read_your_writes_timeout_seconds
         deadline = time.monotonic() + timeout
+        written = last_saved_position()
+        if written and self._projecting:
+            # Projected here: wait for the runner to pass the write, not by asking the
+            # read model again and again (32 waiters polling took the runner's GIL).
+            self.runner.wait_applied(written, timeout)
         pause = 0.001
+        seen = self.runner.generation  # read before asking: a batch committed meanwhile counts
         while (found := shown()) is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -225,7 +248,7 @@ class Runtime:
                     timeout,
                 )
                 return None
-            self.runner.wait_advanced(min(pause, remaining))
+            seen = self.runner.wait_advanced(min(pause, remaining), seen)
             pause = min(pause * 2, 0.05)
         return found
 

@@ -58,6 +58,8 @@ class ProjectionRunner:
         self.batch_size = batch_size
         self._wake = threading.Event()
         self._advanced = threading.Condition()
+        self.generation = 0  # batches committed here: a waiter that missed one sees it
+        self.applied = 0  # every read model holds the log up to here (as this runner knows)
         self.failures = FailureLog(log, "projections")
 
     def setup(self) -> list[str]:
@@ -161,6 +163,9 @@ class ProjectionRunner:
         for projection in chosen:
             PROJECTION_LAG.labels(projection.name).set(max(behind, 0))
         with self._advanced:
+            self.generation += 1
+            if len(chosen) == len(self.projections):
+                self.applied = max(self.applied, end)
             self._advanced.notify_all()
         return len(batch)
 
@@ -207,10 +212,19 @@ class ProjectionRunner:
             self._wake.wait(poll_seconds)
             self._wake.clear()
 
-    def wait_advanced(self, timeout: float) -> None:
-        """Block until a batch commits here, or `timeout` passes."""
+    def wait_applied(self, position: int, timeout: float) -> bool:
+        """Block until this runner has applied the log up to `position` to every read
+        model, or `timeout` passes; whether it has."""
         with self._advanced:
-            self._advanced.wait(timeout)
+            return self._advanced.wait_for(lambda: self.applied >= position, timeout)
+
+    def wait_advanced(self, timeout: float, seen: int | None = None) -> int:
+        """Block until a batch commits here after generation `seen` (at once if one already
+        has), or `timeout` passes; the generation now."""
+        with self._advanced:
+            if seen is None or seen == self.generation:
+                self._advanced.wait(timeout)
+            return self.generation
 
     @staticmethod
     def _position(tx: Transaction, name: str) -> int:

@@ -41,6 +41,12 @@ class ActorAsDict(Transcoding):
 
 
 _unit_of_work: ContextVar[list[Any] | None] = ContextVar("switchlog_unit_of_work", default=None)
+_last_position: ContextVar[int] = ContextVar("switchlog_last_position", default=0)
+
+
+def last_saved_position() -> int:
+    """The log position of the last event this thread (request) saved; 0 if none."""
+    return _last_position.get()
 
 
 class OwnerAsDict(Transcoding):
@@ -96,6 +102,8 @@ class SwitchlogApplication(Application[UUID]):
             transcoder.register(transcoding)
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        if recordings:
+            _last_position.set(recordings[-1].notification.id)
         for recording in recordings:  # committed: the cached state is old now
             if self._current.pop(recording.domain_event.originator_id, None) is not None:
                 self._dropped += 1

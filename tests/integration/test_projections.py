@@ -17,7 +17,7 @@ def _populate(runtime: Runtime, customers: int = 20) -> None:
         customer = runtime.directory.create_customer(
             CTX, f"C{i}", "EUR", "UTC", reseller_id=reseller if i % 2 else None
         )
-        runtime.directory.create_account(CTX, customer, f"ph{i}x1")
+        runtime.directory.create_account(CTX, customer, f"phone-{i}-1")
         runtime.directory.update_customer(CTX, customer, None, name=f"Customer {i}")
         if i % 3 == 0:
             runtime.directory.close_customer(CTX, customer, None)

@@ -109,6 +109,11 @@ class Settings(BaseSettings):
         description="Seconds before each retry (Standard Webhooks schedule); then dead-lettered",
     )
     webhook_timeout_seconds: float = Field(10.0, gt=0)
+    billing_rater_in_process: bool = Field(
+        True,
+        description="Rate finished legs into xDRs in the API process (serve, like the"
+        " projections); turn it off when `switchlog billing rate` runs as its own worker",
+    )
     webhooks_in_process: bool = Field(True, description="`serve` delivers webhooks itself")
 
     smtp_host: str | None = Field(

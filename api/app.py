@@ -34,6 +34,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.tokens = TokenService(settings.jwt_key(), settings.jwt_ttl_seconds, active.clock)
         if settings.projections_in_process:
             active.start_projections()
+        if settings.billing_rater_in_process:
+            active.start_rater()
         hub = EventHub(active.source)
         app.state.hub = hub
         active.on_append.append(hub.wake)
@@ -61,7 +63,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         problems.BodySizeLimit,
         max_bytes=settings.max_body_bytes,
         # a file upload has a limit of its own (plus room for the multipart framing)
-        streamed={"/v1/cpe/uploads": settings.upload_max_bytes + 65536},
+        streamed={
+            "/v1/cpe/uploads": settings.upload_max_bytes + 65536,
+            "/v1/tariffs/{tariff_id}/rates/uploads": settings.upload_max_bytes + 65536,
+        },
     )
     app.add_middleware(Correlation)
     for context in CONTEXTS:

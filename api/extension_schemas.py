@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from api.contributions import with_contributions
 from api.schemas import MAX_BIGINT, Name, Strict
 
 ProductIds = Annotated[list[UUID], Field(max_length=50, description="Product ids")]
@@ -20,12 +21,21 @@ class ProductCreate(Strict):
     kind: Literal["main", "add_on"]
 
 
-class ProductPublic(BaseModel):
+class ProductOwnFields(BaseModel):
     id: UUID
     name: str
     kind: str
     version: int
     created_at: datetime
+
+
+class ProductOwnUpdate(Strict):
+    """A product's own fields are fixed; other contexts' fields (billing's tariff) change."""
+
+
+# Other contexts add fields to products (billing's `tariff_id`): see api/contributions.py.
+ProductPublic = with_contributions(ProductOwnFields, "products", "ProductPublic")
+ProductUpdate = with_contributions(ProductOwnUpdate, "products", "ProductUpdate", "update")
 
 
 class AgreementItem(Strict):

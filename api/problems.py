@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
@@ -137,12 +138,23 @@ class BodySizeLimit:
         self.app = app
         self.max_bytes = max_bytes
         self.streamed = dict(streamed or {})
+        # A path with {parameters} matches any one segment there (/v1/tariffs/{id}/...).
+        self._patterns = [
+            (re.compile(re.sub(r"\\\{[^/]*?\\\}", "[^/]+", re.escape(path))), limit)
+            for path, limit in self.streamed.items()
+            if "{" in path
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         own_limit = self.streamed.get(scope["path"])
+        if own_limit is None and self._patterns:
+            own_limit = next(
+                (limit for pattern, limit in self._patterns if pattern.fullmatch(scope["path"])),
+                None,
+            )
         if own_limit is not None:
             await self._streamed(own_limit, scope, receive, send)
             return

@@ -45,7 +45,7 @@ class ResellerCreate(Strict):
     password: Password | None = None
 
 
-class ResellerUpdate(Strict):
+class ResellerOwnUpdate(Strict):
     name: Name = UNSET
     login: Name = UNSET
     password: Password = UNSET
@@ -96,7 +96,7 @@ class Record(BaseModel):
     updated_at: datetime
 
 
-class ResellerPublic(Record):
+class ResellerOwnFields(Record):
     name: str
     login: str | None
 
@@ -147,6 +147,9 @@ class SubjectState(BaseModel):
 CustomerPublic = with_contributions(CustomerOwnFields, "customers", "CustomerPublic")
 CustomerUpdate = with_contributions(CustomerOwnUpdate, "customers", "CustomerUpdate", "update")
 CustomerCreate = with_contributions(CustomerOwnCreate, "customers", "CustomerCreate", "create")
+# ... and to resellers (billing's `billing`: currency, zone, billing period, own tariff).
+ResellerPublic = with_contributions(ResellerOwnFields, "resellers", "ResellerPublic")
+ResellerUpdate = with_contributions(ResellerOwnUpdate, "resellers", "ResellerUpdate", "update")
 # ... and to accounts (provisioning's `product_id`, `products`, `blocked`, `blocked_by`).
 AccountPublic = with_contributions(AccountOwnFields, "accounts", "AccountPublic")
 AccountUpdate = with_contributions(AccountOwnUpdate, "accounts", "AccountUpdate", "update")

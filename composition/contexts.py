@@ -14,7 +14,10 @@ from uuid import UUID
 
 from pydantic import Field
 
-from composition import provisioning
+from composition import billing, provisioning
+from domain.billing import aggregates as billing_aggregates
+from domain.billing import xdrs
+from domain.billing.application import BillingService
 from domain.calls import legs
 from domain.directory import individuals, roles
 from domain.directory.aggregates import Account, Admin, Customer, Reseller
@@ -240,7 +243,70 @@ WEBHOOKS = Context(
 # -- calls: legs as events, the call model and call control -----------------------------
 CALLS = Context("calls", aggregates=list(legs.AGGREGATES))
 
-CONTEXTS: tuple[Context, ...] = (SHARED, DIRECTORY, WEBHOOKS, PROVISIONING, CALLS)
+
+# -- billing: customer classes, tariffs, rating legs into xDRs --------------------------
+def _billing_projections(runtime: Runtime) -> Sequence[Projection]:
+    from projections.billing import BillingProjection
+
+    return [BillingProjection()]
+
+
+def _billing_routers() -> Sequence[APIRouter]:
+    from api.routers import billing as billing_routes
+
+    return [billing_routes.router]
+
+
+def _billing_cli() -> Sequence[tuple[str, Any]]:
+    from cli.billing import billing_app
+
+    return [("billing", billing_app)]
+
+
+BILLING = Context(
+    "billing",
+    aggregates=[
+        billing_aggregates.CustomerClass,
+        billing_aggregates.Tariff,
+        billing_aggregates.CustomerBilling,
+        billing_aggregates.ProductBilling,
+        billing_aggregates.ResellerBilling,
+        xdrs.Leg,
+    ],
+    service=BillingService,
+    projections=_billing_projections,
+    routers=_billing_routers,
+    cli=_billing_cli,
+    contributes=[
+        Contribution(
+            "customers",
+            "customer_class_id",
+            UUID | None,
+            "The customer's class: its rounding method and precisions (none: away from zero"
+            " at 2 decimals for invoices and usage)",
+            billing.read_customer_classes,
+            billing.write_customer_class,
+        ),
+        Contribution(
+            "products",
+            "tariff_id",
+            UUID | None,
+            "The tariff that rates calls of accounts holding this product",
+            billing.read_product_tariffs,
+            billing.write_product_tariff,
+        ),
+        Contribution(
+            "resellers",
+            "billing",
+            billing.ResellerBillingFields | None,
+            "The reseller's currency, time zone, billing period and own tariff (billing's)",
+            billing.read_reseller_billing,
+            billing.write_reseller_billing,
+        ),
+    ],
+)
+
+CONTEXTS: tuple[Context, ...] = (SHARED, DIRECTORY, WEBHOOKS, PROVISIONING, CALLS, BILLING)
 
 
 def contributions(resource: str) -> list[Contribution]:

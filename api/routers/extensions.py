@@ -9,6 +9,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Path, Response
 
+from api.contributions import attach, edit
 from api.deps import ContextDep, ExpectedVersionDep, RuntimeDep, ScopeDep
 from api.extension_schemas import (
     AgreementPublic,
@@ -22,6 +23,7 @@ from api.extension_schemas import (
     ExtensionUpdate,
     ProductCreate,
     ProductPublic,
+    ProductUpdate,
 )
 from api.openapi import created, link, problems
 from api.routers.common import EDIT_RESPONSES, Limit, Offset, fresh_row
@@ -114,7 +116,7 @@ def list_products(
     """The catalog of products."""
     ctx.require(Section.EXTENSIONS, Access.READ)
     items, next_offset = _queries(runtime).products(limit, offset)
-    return {"items": items, "next": next_offset}
+    return {"items": attach(runtime, "products", items), "next": next_offset}
 
 
 @router.get(
@@ -129,11 +131,26 @@ def get_product(product_id: UUID, runtime: RuntimeDep, ctx: ContextDep) -> dict[
     return _product(runtime, product_id)
 
 
+@router.patch(
+    "/v1/products/{product_id}",
+    tags=["products"],
+    response_model=ProductPublic,
+    responses=problems(403, 404, 409, 422),
+)
+def update_product(
+    product_id: UUID, body: ProductUpdate, runtime: RuntimeDep, ctx: ContextDep
+) -> dict[str, Any]:
+    """Change the fields other contexts keep on a product (billing's `tariff_id`; admins)."""
+    _product(runtime, product_id)
+    edit(runtime, ctx, "products", product_id, body.model_dump(exclude_unset=True), lambda _: 0)
+    return _product(runtime, product_id)
+
+
 def _product(runtime: Runtime, product_id: UUID) -> dict[str, Any]:
     row = _queries(runtime).product(str(product_id))
     if row is None:
         raise NotFoundError(f"product {product_id} not found")
-    return row
+    return attach(runtime, "products", [row])[0]
 
 
 # -- agreements -------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
+from api.contributions import edit
 from api.deps import ContextDep, ExpectedVersionDep, RuntimeDep, ScopeDep
 from api.openapi import body_link, created, link, problems
 from api.routers.common import (
@@ -92,8 +93,14 @@ def update_reseller(
     response: Response,
 ) -> dict[str, Any]:
     """Change some of a reseller's fields; `If-Match` makes it conditional."""
-    fields = body.model_dump(exclude_unset=True)
-    version = runtime.directory.update_reseller(ctx, reseller_id, expected, **fields)
+    version = edit(
+        runtime,
+        ctx,
+        TABLE,
+        reseller_id,
+        body.model_dump(exclude_unset=True),
+        lambda own: runtime.directory.update_reseller(ctx, reseller_id, expected, **own),
+    )
     return fresh_row(runtime, TABLE, scope, reseller_id, response, version)
 
 

@@ -1,0 +1,101 @@
+"""Billing's fields on other contexts' resources, and its service as the runtime holds it:
+a customer's class (`customer_class_id`), a product's tariff (`tariff_id`), a reseller's
+billing (`billing`: currency, zone, billing period, own tariff)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.billing.application import BillingService
+from domain.shared.actor import CommandContext
+
+if TYPE_CHECKING:
+    from composition.runtime import Runtime
+    from projections.billing import BillingQueries
+
+
+def service(runtime: Runtime) -> BillingService:
+    found = runtime.services["billing"]
+    assert isinstance(found, BillingService)
+    return found
+
+
+def queries(runtime: Runtime) -> BillingQueries:
+    from projections.billing import BillingQueries
+
+    return BillingQueries(runtime.db)
+
+
+def _uuid(value: Any) -> UUID | None:
+    return UUID(str(value)) if value is not None else None
+
+
+# -- customers: customer_class_id -------------------------------------------------------
+def read_customer_classes(runtime: Runtime, customer_ids: Sequence[str]) -> dict[str, Any]:
+    return queries(runtime).customer_classes_of(customer_ids)
+
+
+def write_customer_class(
+    runtime: Runtime, ctx: CommandContext, customer_id: UUID, class_id: Any
+) -> Callable[[], bool]:
+    wanted = _uuid(class_id)
+    service(runtime).set_customer_class(ctx, customer_id, wanted)
+    shown = str(wanted) if wanted else None
+    key = str(customer_id)
+    return lambda: read_customer_classes(runtime, [key]).get(key) == shown
+
+
+# -- products: tariff_id ----------------------------------------------------------------
+def read_product_tariffs(runtime: Runtime, product_ids: Sequence[str]) -> dict[str, Any]:
+    return queries(runtime).tariffs_of(product_ids)
+
+
+def write_product_tariff(
+    runtime: Runtime, ctx: CommandContext, product_id: UUID, tariff_id: Any
+) -> Callable[[], bool]:
+    wanted = _uuid(tariff_id)
+    service(runtime).set_product_tariff(ctx, product_id, wanted)
+    shown = str(wanted) if wanted else None
+    key = str(product_id)
+    return lambda: read_product_tariffs(runtime, [key]).get(key) == shown
+
+
+# -- resellers: billing -----------------------------------------------------------------
+def read_reseller_billing(runtime: Runtime, reseller_ids: Sequence[str]) -> dict[str, Any]:
+    return queries(runtime).resellers(reseller_ids)
+
+
+def write_reseller_billing(
+    runtime: Runtime, ctx: CommandContext, reseller_id: UUID, billing: Any
+) -> Callable[[], bool]:
+    fields = dict(billing if isinstance(billing, dict) else billing.model_dump(exclude_unset=True))
+    if "tariff_id" in fields:
+        fields["tariff_id"] = _uuid(fields["tariff_id"])
+    service(runtime).configure_reseller(ctx, reseller_id, **fields)
+    key = str(reseller_id)
+
+    def shown() -> bool:
+        row = read_reseller_billing(runtime, [key]).get(key)
+        return row is not None and all(
+            row.get(name) == (str(value) if value is not None else None)
+            for name, value in fields.items()
+        )
+
+    return shown
+
+
+class ResellerBillingFields(BaseModel):
+    """A reseller's billing; in a PATCH, the fields given change and the others stay."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    currency: str | None = Field(None, min_length=3, max_length=3, examples=["EUR"])
+    time_zone: str | None = Field(None, min_length=1, max_length=64, examples=["Europe/Paris"])
+    billing_period: Literal["monthly", "weekly", "daily"] | None = None
+    tariff_id: UUID | None = Field(
+        None, description="The reseller's own tariff: the operator's price to the reseller"
+    )

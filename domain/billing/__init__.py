@@ -1,0 +1,1 @@
+"""Billing: rounding, customer classes, tariffs, rating finished legs into xDRs."""

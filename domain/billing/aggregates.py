@@ -1,0 +1,208 @@
+"""Billing's aggregates: customer classes, tariffs, and what billing attaches to the
+directory's customers and resellers and to provisioning's products."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from domain.billing.rating import Rate
+from domain.shared.aggregate import SwitchlogAggregate
+from domain.shared.owners import Owner
+
+#: No event holds more rates than this, so no Kafka message outgrows the broker's limit.
+RATES_PER_EVENT = 1000
+
+
+class CustomerClass(SwitchlogAggregate):
+    """How a class of customers is rounded: the method, and the precision of invoice
+    amounts and of measured services."""
+
+    context = "billing"
+
+    class Created(SwitchlogAggregate.Created):
+        name: str
+        rounding: str
+        invoice_precision: int
+        usage_precision: int
+
+    def __init__(
+        self, name: str, rounding: str, invoice_precision: int, usage_precision: int
+    ) -> None:
+        self.name = name
+        self.rounding = rounding
+        self.invoice_precision = invoice_precision
+        self.usage_precision = usage_precision
+
+
+class Tariff(SwitchlogAggregate):
+    """Rates by destination prefix, in one currency, rounded at the tariff's precision."""
+
+    context = "billing"
+
+    class Created(SwitchlogAggregate.Created):
+        name: str
+        currency: str
+        precision: int
+        peak_periods: list[dict[str, Any]]
+
+    def __init__(
+        self, name: str, currency: str, precision: int, peak_periods: list[dict[str, Any]]
+    ) -> None:
+        self.name = name
+        self.currency = currency
+        self.precision = precision
+        self.peak_periods = peak_periods
+        self.rates: dict[str, dict[str, Any]] = {}
+
+    class RatesChanged(SwitchlogAggregate.Event):
+        """Rates added or replaced (same prefix, access code and start): one chunk of a
+        change of at most RATES_PER_EVENT rates, `part` of `parts`."""
+
+        rates: list[dict[str, Any]]
+        reason: str
+        change_id: str
+        part: int
+        parts: int
+
+        def apply(self, aggregate: Any) -> None:
+            for raw in self.rates:
+                aggregate.rates[_key(raw)] = raw
+
+    def change_rates(self, rates: Sequence[Rate], reason: str, change_id: str) -> int:
+        """Record the rates in chunks; returns how many events that took."""
+        chunks = [
+            rates[start : start + RATES_PER_EVENT]
+            for start in range(0, len(rates), RATES_PER_EVENT)
+        ]
+        for part, chunk in enumerate(chunks, 1):
+            self.trigger_event(
+                self.RatesChanged,
+                rates=[r.as_dict() for r in chunk],
+                reason=reason,
+                change_id=change_id,
+                part=part,
+                parts=len(chunks),
+            )
+        return len(chunks)
+
+    def current_rates(self) -> dict[tuple[str, str, str], Rate]:
+        return {(r := Rate.from_dict(raw)).key: r for raw in self.rates.values()}
+
+
+def _key(raw: dict[str, Any]) -> str:
+    return (
+        f"{raw['prefix']}|{raw.get('access_code') or 'outgoing'}|{raw.get('effective_from') or ''}"
+    )
+
+
+class CustomerBilling(SwitchlogAggregate):
+    """What billing knows of a customer: its class (none: away from zero at 2 and 2)."""
+
+    context = "billing"
+
+    @staticmethod
+    def create_id(customer_id: UUID) -> UUID:
+        return uuid5(NAMESPACE_URL, f"switchlog:customer-billing:{customer_id}")
+
+    class Classified(SwitchlogAggregate.Created):
+        customer_id: UUID
+        reseller_id: UUID | None
+        customer_class_id: UUID | None
+
+    def __init__(
+        self, customer_id: UUID, reseller_id: UUID | None, customer_class_id: UUID | None
+    ) -> None:
+        self.customer_id = customer_id
+        self.reseller_id = reseller_id
+        self.customer_class_id = customer_class_id
+
+    class Reclassified(SwitchlogAggregate.Changed):
+        fields = frozenset({"customer_class_id"})
+
+    def classify(self, customer_class_id: UUID | None) -> None:
+        self.change(self.Reclassified, customer_class_id=customer_class_id)
+
+    def belongs_to(self, reseller_id: UUID | None) -> None:
+        """The customer's reseller now (it can move); its events name it."""
+        self.reseller_id = reseller_id
+
+    @classmethod
+    def created_owners(cls, aggregate_id: UUID, fields: dict[str, Any]) -> Sequence[Owner]:
+        return (Owner(fields["reseller_id"], fields["customer_id"]),)
+
+    def owners(self) -> Sequence[Owner]:
+        return (Owner(self.reseller_id, self.customer_id),)
+
+
+class ProductBilling(SwitchlogAggregate):
+    """The tariff billing attaches to a product of provisioning's catalog."""
+
+    context = "billing"
+
+    @staticmethod
+    def create_id(product_id: UUID) -> UUID:
+        return uuid5(NAMESPACE_URL, f"switchlog:product-billing:{product_id}")
+
+    class TariffAttached(SwitchlogAggregate.Created):
+        product_id: UUID
+        tariff_id: UUID | None
+
+    def __init__(self, product_id: UUID, tariff_id: UUID | None) -> None:
+        self.product_id = product_id
+        self.tariff_id = tariff_id
+
+    class TariffChanged(SwitchlogAggregate.Changed):
+        fields = frozenset({"tariff_id"})
+
+    def attach(self, tariff_id: UUID | None) -> None:
+        self.change(self.TariffChanged, tariff_id=tariff_id)
+
+
+BILLING_PERIODS = ("monthly", "weekly", "daily")
+
+
+class ResellerBilling(SwitchlogAggregate):
+    """A reseller as billing sees it: its currency, zone, billing period, and its own tariff
+    (the operator's price to it), which prices its reseller-level xDRs."""
+
+    context = "billing"
+
+    @staticmethod
+    def create_id(reseller_id: UUID) -> UUID:
+        return uuid5(NAMESPACE_URL, f"switchlog:reseller-billing:{reseller_id}")
+
+    class Configured(SwitchlogAggregate.Created):
+        reseller_id: UUID
+        currency: str | None
+        time_zone: str
+        billing_period: str
+        tariff_id: UUID | None
+
+    def __init__(
+        self,
+        reseller_id: UUID,
+        currency: str | None,
+        time_zone: str,
+        billing_period: str,
+        tariff_id: UUID | None,
+    ) -> None:
+        self.reseller_id = reseller_id
+        self.currency = currency
+        self.time_zone = time_zone
+        self.billing_period = billing_period
+        self.tariff_id = tariff_id
+
+    class Reconfigured(SwitchlogAggregate.Changed):
+        fields = frozenset({"currency", "time_zone", "billing_period", "tariff_id"})
+
+    def reconfigure(self, **fields: Any) -> None:
+        self.change(self.Reconfigured, **fields)
+
+    @classmethod
+    def created_owners(cls, aggregate_id: UUID, fields: dict[str, Any]) -> Sequence[Owner]:
+        return (Owner(reseller_id=fields["reseller_id"]),)
+
+    def owners(self) -> Sequence[Owner]:
+        return (Owner(reseller_id=self.reseller_id),)

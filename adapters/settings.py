@@ -116,6 +116,40 @@ class Settings(BaseSettings):
     )
     webhooks_in_process: bool = Field(True, description="`serve` delivers webhooks itself")
 
+    network: Literal["scripted"] = Field(
+        "scripted",
+        description="The call network: `scripted` numbers behave as PUT"
+        " /v1/network/scripted/{number} says (the SIP adapter comes later)",
+    )
+    network_workers: int = Field(
+        4, gt=0, le=256, description="Threads reporting far-end events (calls keep their order)"
+    )
+    calls_in_process: bool = Field(
+        True, description="The API process sends state callbacks and recovers lost calls"
+    )
+    call_control_ping_interval_seconds: float = Field(
+        20.0, gt=0, description="`serve` sends an RFC 6455 ping to every WebSocket this often"
+    )
+    call_control_heartbeat_timeout_seconds: float = Field(
+        20.0, gt=0, description="A WebSocket whose pong does not come within this is dropped"
+    )
+    call_control_inactivity_timeout_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="A call-control WebSocket in which the client sent no frame for this long"
+        " is closed (0: never); the `ping` method renews it",
+    )
+    call_callback_retry_schedule: tuple[float, ...] = Field(
+        (1, 2, 4, 8), description="Seconds before each retry of a state callback; the last repeats"
+    )
+    call_callback_give_up_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="A state callback failing this long after its first attempt is"
+        " given up, and the call's later states go on",
+    )
+    call_callback_timeout_seconds: float = Field(5.0, gt=0)
+
     smtp_host: str | None = Field(
         None, description="SMTP server for credentials emails; unset: no emails are sent"
     )

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -55,6 +55,18 @@ def _correlation_of(payload: str) -> str:
         return str(json.loads(payload).get("correlationid", "-"))
     except ValueError:
         return "-"
+
+
+def signed_headers(
+    secret: str, message_id: str, sent_at: datetime, payload: str, content_type: str
+) -> dict[str, str]:
+    """The Standard Webhooks headers of one delivery (webhooks and call state callbacks)."""
+    return {
+        "content-type": content_type,
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(sent_at.timestamp())),
+        "webhook-signature": Webhook(secret).sign(message_id, sent_at, payload),
+    }
 
 
 class WebhookDeliverer:
@@ -113,18 +125,16 @@ class WebhookDeliverer:
             check_public_target(row["url"], self.allow_private)
         except DomainError as error:
             return Outcome(None, error.detail)
-        sent_at = self.clock.now()
         try:
-            secret = self.secrets.open(row["secret"])
-            signature = Webhook(secret).sign(row["message_id"], sent_at, row["payload"])
+            headers = signed_headers(
+                self.secrets.open(row["secret"]),
+                row["message_id"],
+                self.clock.now(),
+                row["payload"],
+                "application/cloudevents+json",
+            )
         except Exception as error:  # a wrong key or a damaged secret: loud, and retried
             return Outcome(None, f"cannot sign: {type(error).__name__}: {error}"[:500])
-        headers = {
-            "content-type": "application/cloudevents+json",
-            "webhook-id": row["message_id"],
-            "webhook-timestamp": str(int(sent_at.timestamp())),
-            "webhook-signature": signature,
-        }
         try:
             response = self._http.post(row["url"], content=row["payload"], headers=headers)
         except httpx.HTTPError as error:

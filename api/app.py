@@ -34,6 +34,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.tokens = TokenService(settings.jwt_key(), settings.jwt_ttl_seconds, active.clock)
         if settings.projections_in_process:
             active.start_projections()
+        if settings.calls_in_process:  # state callbacks, and calls a restart left behind
+            from composition import calls
+
+            await run_in_threadpool(calls.start, active)
         if settings.billing_rater_in_process:
             active.start_rater()
         hub = EventHub(active.source)

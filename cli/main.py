@@ -81,8 +81,14 @@ def serve(
         # one buffers without bound, which would hide a slow WebSocket client from us.
         # Compression is off: a fan-out server would deflate the same frame once per
         # subscriber, which costs more CPU than everything else on the path together.
+        # RFC 6455 pings on every WebSocket; a client whose pong is late is dropped.
         config = uvicorn.Config(
-            application, log_level="info", ws="websockets", ws_per_message_deflate=False
+            application,
+            log_level="info",
+            ws="websockets",
+            ws_per_message_deflate=False,
+            ws_ping_interval=settings.call_control_ping_interval_seconds,
+            ws_ping_timeout=settings.call_control_heartbeat_timeout_seconds,
         )
         uvicorn.Server(config).run(sockets=[listener])
     finally:

@@ -18,7 +18,9 @@ from composition import billing, provisioning
 from domain.billing import aggregates as billing_aggregates
 from domain.billing import xdrs
 from domain.billing.application import BillingService
-from domain.calls import legs
+from domain.calls import calls, legs
+from domain.calls.application import CallsService
+from domain.calls.secrets import CallbackSecret
 from domain.directory import individuals, roles
 from domain.directory.aggregates import Account, Admin, Customer, Reseller
 from domain.directory.application import DirectoryService
@@ -240,8 +242,34 @@ WEBHOOKS = Context(
     cli=_webhook_cli,
 )
 
+
 # -- calls: legs as events, the call model and call control -----------------------------
-CALLS = Context("calls", aggregates=list(legs.AGGREGATES))
+def _calls_projections(runtime: Runtime) -> Sequence[Projection]:
+    from projections.calls import CallbackOutbox, CallsProjection
+
+    return [CallsProjection(), CallbackOutbox(runtime.secrets, runtime.clock)]
+
+
+def _calls_routers() -> Sequence[APIRouter]:
+    from api.routers import call_control, calls, network
+
+    return [call_control.router, calls.router, network.router]
+
+
+def _calls_cli() -> Sequence[tuple[str, Any]]:
+    from cli.calls import calls_app
+
+    return [("calls", calls_app)]
+
+
+CALLS = Context(
+    "calls",
+    aggregates=[*legs.AGGREGATES, *calls.AGGREGATES, CallbackSecret],
+    service=CallsService,
+    projections=_calls_projections,
+    routers=_calls_routers,
+    cli=_calls_cli,
+)
 
 
 # -- billing: customer classes, tariffs, rating legs into xDRs --------------------------

@@ -40,8 +40,10 @@ def usage_leg_id(account_id: UUID, record_id: str) -> UUID:
 class Leg(SwitchlogAggregate):
     """One leg of a call (one party's side), or a usage record known only once finished.
 
-    The calls context adds the leg's life (trying, ringing, connected ...) as events before
-    `Finished`; a usage record is `Recorded` and `Finished` at once.
+    A leg placed by the calls context lives on its `calls.Call` (trying, ringing,
+    connected ... as `Call` events); when it ends, its `Leg` is `Recorded` and `Finished` in
+    the same append as the call's `Terminated`. A usage record is `Recorded` and `Finished`
+    at once too.
     """
 
     context = "calls"

@@ -191,6 +191,8 @@ def plain(value: Any) -> Any:
         return str(value)
     if isinstance(value, Secret):
         return REDACTED
+    if isinstance(value, Owner):  # owners named in an event's own fields (a call's parties)
+        return value.as_dict()
     if isinstance(value, datetime):
         return iso(value)
     if isinstance(value, Enum):

@@ -16,7 +16,7 @@ import logging
 import time
 from collections import OrderedDict
 from typing import Annotated, Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from fastapi import Query, WebSocket
 from pydantic import ValidationError
@@ -277,12 +277,14 @@ def _shown(params: SubscribeParams) -> dict[str, Any]:
     return {k: str(v) for k, v in params.model_dump().items() if v is not None}
 
 
-_PARSED: OrderedDict[int, dict[str, Any]] = OrderedDict()
+# By position and subject: positions alone repeat across stores (tests run several).
+_PARSED: OrderedDict[tuple[int, UUID], dict[str, Any]] = OrderedDict()
 
 
 def _params(item: StreamItem) -> dict[str, Any]:
     """A notification's params from the hub's serialized event (parsed once per event)."""
-    found = _PARSED.get(item.position)
+    key = (item.position, item.subject)
+    found = _PARSED.get(key)
     if found is None:
         envelope = json.loads(item.json)
         data = envelope["data"]
@@ -301,7 +303,7 @@ def _params(item: StreamItem) -> dict[str, Any]:
         for extra in ("position", "wait_ms"):
             if extra in data:
                 found[extra] = data[extra]
-        _PARSED[item.position] = found
+        _PARSED[key] = found
         if len(_PARSED) > 50_000:
             _PARSED.popitem(last=False)
     return found

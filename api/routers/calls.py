@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 
 from api import call_control
 from api.call_control import ActiveCallsPage, ActiveCallsParams, Notification
@@ -34,6 +35,7 @@ def active_calls(
 
 
 @router.get("/{call_id}/events", response_model=list[Notification], responses=problems(403, 404))
-def call_events(call_id: UUID, runtime: RuntimeDep, ctx: ContextDep) -> list[dict[str, Any]]:
+def call_events(call_id: UUID, runtime: RuntimeDep, ctx: ContextDep) -> Any:
     """Every notification of a call, by seq (fetch the ones a client missed)."""
-    return call_control.call_events(runtime, ctx, call_id)
+    # As stored: exactly the call_info params the WebSocket sent (absent fields stay absent).
+    return JSONResponse(call_control.call_events(runtime, ctx, call_id))

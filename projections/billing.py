@@ -94,7 +94,7 @@ class BillingProjection(Projection):
         " price_per_minute TEXT NOT NULL, first_interval BIGINT NOT NULL,"
         " next_interval BIGINT NOT NULL, connection_fee TEXT NOT NULL,"
         " free_seconds BIGINT NOT NULL, off_peak_price_per_minute TEXT, effective_to TEXT,"
-        " PRIMARY KEY (tariff_id, prefix, access_code, effective_from))",
+        " version BIGINT NOT NULL, PRIMARY KEY (tariff_id, prefix, access_code, effective_from))",
         "CREATE TABLE IF NOT EXISTS billing_customers (id TEXT PRIMARY KEY,"
         " customer_id TEXT NOT NULL, customer_class_id TEXT, version BIGINT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS billing_customers_customer ON billing_customers (customer_id)",
@@ -167,19 +167,19 @@ class BillingProjection(Projection):
     @apply.register
     def _rates(self, event: Tariff.RatesChanged, tx: Transaction, position: int) -> None:
         tariff = str(event.originator_id)
-        moved = tx.execute(
+        tx.execute(
             "UPDATE billing_tariffs SET version = %s, updated_at = %s"
             " WHERE id = %s AND version < %s",
             (event.originator_version, iso(event.timestamp), tariff, event.originator_version),
         )
-        if moved != 1:
-            return  # delivered before: its rates are in
-        names = ", ".join(("tariff_id", *RATE_COLUMNS))
-        updates = ", ".join(f"{c} = excluded.{c}" for c in RATE_COLUMNS[3:])
+        # No rowcount inside a pipeline: each rate row keeps the version that wrote it, so
+        # an event delivered again never overwrites a later change of the same rate.
+        names = ", ".join(("tariff_id", *RATE_COLUMNS, "version"))
+        updates = ", ".join(f"{c} = excluded.{c}" for c in (*RATE_COLUMNS[3:], "version"))
         tx.executemany(
-            f"INSERT INTO billing_rates ({names}) VALUES ({', '.join(['%s'] * 11)})"
+            f"INSERT INTO billing_rates ({names}) VALUES ({', '.join(['%s'] * 12)})"
             " ON CONFLICT (tariff_id, prefix, access_code, effective_from)"
-            f" DO UPDATE SET {updates}",
+            f" DO UPDATE SET {updates} WHERE billing_rates.version < excluded.version",
             [
                 (
                     tariff,
@@ -193,6 +193,7 @@ class BillingProjection(Projection):
                     r.get("free_seconds") or 0,
                     r.get("off_peak_price_per_minute"),
                     r.get("effective_to"),
+                    event.originator_version,
                 )
                 for r in event.rates
             ],
@@ -364,7 +365,7 @@ class BillingQueries:
         )
         for row in rows:
             row["effective_from"] = row["effective_from"] or None
-            del row["tariff_id"]
+            del row["tariff_id"], row["version"]
         return self._page(rows, limit, offset)
 
     # -- contributed fields ------------------------------------------------------------

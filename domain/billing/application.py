@@ -171,8 +171,8 @@ class BillingService(SwitchlogApplication):
             scope.require_visible(
                 scope.sees_customer(customer.id, customer.reseller_id), f"customer {customer_id}"
             )
-            scope.require_reseller_or_admin()
             ctx.require(Section.BILLING, Access.MODIFY)
+            scope.require_reseller_or_admin()
             customer.check_open()
             if class_id is not None:
                 self.load(class_id, CustomerClass)
@@ -306,8 +306,8 @@ class BillingService(SwitchlogApplication):
     # -- helpers -------------------------------------------------------------------------
     @staticmethod
     def _admin(ctx: CommandContext) -> None:
-        Scope.of(ctx.actor).require_admin()
         ctx.require(Section.BILLING, Access.MODIFY)
+        Scope.of(ctx.actor).require_admin()
 
     def _get(self, aggregate_id: UUID, kind: type[Any]) -> Any:
         try:

@@ -93,3 +93,34 @@ def usage(
         **more,
     }
     return client.post("/v1/usage", json=body, headers=admin)
+
+
+def emit_every_billing_event(rt: Any, ctx: Any, reseller: Any, customer: Any, account: Any) -> None:
+    """One use case of each billing kind (and a usage record: calls.Leg.Recorded/.Finished),
+    for the store -> Kafka round trip of every event type."""
+    from datetime import UTC, datetime
+
+    from composition.billing import service
+    from domain.billing.application import Usage
+
+    billing = service(rt)
+    klass = billing.create_customer_class(ctx, "Round trip class", "malaysian", 2, 4)
+    tariff_id = billing.create_tariff(
+        ctx,
+        "Round trip tariff",
+        "EUR",
+        3,
+        [rate("44", "0.60")],
+        [{"days": ["mon"], "from": "08:00", "to": "18:00"}],
+    )
+    billing.change_rates(ctx, tariff_id, [rate("4420", "0.10")], "round trip")
+    billing.set_customer_class(ctx, customer, klass)
+    billing.set_customer_class(ctx, customer, None)
+    product = rt.services["provisioning"].create_product(ctx, "Round trip product", "main")
+    billing.set_product_tariff(ctx, product, tariff_id)
+    billing.set_product_tariff(ctx, product, None)
+    billing.configure_reseller(ctx, reseller, currency="EUR", tariff_id=tariff_id)
+    billing.configure_reseller(ctx, reseller, time_zone="Europe/Vilnius")
+    at = datetime(2026, 10, 5, 10, tzinfo=UTC)
+    billing.record_usage(ctx, Usage(account, "voice", "1", "4420", at, 60, "round-trip"))
+    rt.rater().catch_up()

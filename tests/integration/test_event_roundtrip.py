@@ -19,6 +19,7 @@ from domain.shared.owners import Owner
 from domain.shared.registry import registry
 from domain.shared.values import Secret
 from projections.audit import AuditFilter
+from tests.integration.billing_helpers import emit_every_billing_event
 from tests.integration.conftest import make_settings
 from tests.integration.helpers import store_v1_customer_created
 from tests.integration.test_contributed_fields import store_v1_customer_number
@@ -54,6 +55,7 @@ def _every_kind_of_event(rt: Runtime) -> None:
     directory.update_customer(CTX, customer, None, login="cust-2", password="c" * 8)
     directory.update_customer(CTX, customer, None, reseller_id=None)
     account = directory.create_account(CTX, customer, "acct", "acct-pass")
+    emit_every_billing_event(rt, CTX, reseller, customer, account)
     emit_every_cpe_event(rt, CTX, customer, account)
     provisioning = rt.services["provisioning"]
     provisioning.number_customer(CTX, Owner(reseller, customer), None)  # type: ignore[attr-defined]

@@ -191,6 +191,7 @@ def originate_advanced_call(
         state_callback=url,
         state_callback_events=events,
         receive_actions=p.caller_leg_receive_actions,
+        queue_id=calls.queue_for(runtime, caller),
     )
     _shown(runtime, call_id)
     return {"call_id": call_id, "tracking_id": tracking_id}

@@ -201,3 +201,44 @@ def _is_uuid(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# -- queues ----------------------------------------------------------------------------
+def queue_number(runtime: Runtime, ref: str) -> str:
+    """The number a queue answers on: an account's login (named by login, id or DID), or
+    an E.164 number."""
+    found = account_party(runtime, ref)
+    if found is not None:
+        return found[0].login
+    return e164(ref)
+
+
+def create_queue(
+    runtime: Runtime, ctx: CommandContext, name: str, number: str, agents: list[UUID]
+) -> UUID:
+    """A queue of one customer's agents; the caller must see every agent's account."""
+    scope = Scope.of(ctx.actor)
+    resolved: list[tuple[UUID, str]] = []
+    owners: set[Owner] = set()
+    for agent_id in dict.fromkeys(agents):
+        found = account_party(runtime, str(agent_id))
+        if found is None:
+            raise NotFoundError(f"account {agent_id} not found")
+        account, _number = found
+        owner = owner_of(runtime, account)
+        if not scope.sees_account(account.id, account.customer_id, owner.reseller_id):
+            raise NotFoundError(f"account {agent_id} not found")
+        owners.add(Owner(owner.reseller_id, owner.customer_id))
+        resolved.append((account.id, account.login))
+    if len(owners) > 1:
+        raise InvalidValueError("a queue's agents must all be one customer's accounts")
+    owner = next(iter(owners)) if owners else Owner()
+    return service(runtime).create_queue(ctx, name, queue_number(runtime, number), owner, resolved)
+
+
+def queue_for(runtime: Runtime, party: Party) -> UUID | None:
+    """The queue an auto attendant (or any account) sends its answered calls to, if any."""
+    numbers = [party.number]
+    if party.account_id is not None:
+        numbers.append(runtime.directory.load(party.account_id, Account).login)
+    return service(runtime).queue_on(*numbers)

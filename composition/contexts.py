@@ -18,7 +18,7 @@ from composition import billing, provisioning
 from domain.billing import aggregates as billing_aggregates
 from domain.billing import xdrs
 from domain.billing.application import BillingService
-from domain.calls import calls, legs
+from domain.calls import calls, legs, queues
 from domain.calls.application import CallsService
 from domain.calls.secrets import CallbackSecret
 from domain.directory import individuals, roles
@@ -245,15 +245,20 @@ WEBHOOKS = Context(
 
 # -- calls: legs as events, the call model and call control -----------------------------
 def _calls_projections(runtime: Runtime) -> Sequence[Projection]:
+    from projections.call_queues import CallQueuesProjection
     from projections.calls import CallbackOutbox, CallsProjection
 
-    return [CallsProjection(), CallbackOutbox(runtime.secrets, runtime.clock)]
+    return [
+        CallsProjection(),
+        CallQueuesProjection(),
+        CallbackOutbox(runtime.secrets, runtime.clock),
+    ]
 
 
 def _calls_routers() -> Sequence[APIRouter]:
-    from api.routers import call_control, calls, network
+    from api.routers import call_control, call_queues, calls, network
 
-    return [call_control.router, calls.router, network.router]
+    return [call_control.router, calls.router, call_queues.router, network.router]
 
 
 def _calls_cli() -> Sequence[tuple[str, Any]]:
@@ -264,7 +269,7 @@ def _calls_cli() -> Sequence[tuple[str, Any]]:
 
 CALLS = Context(
     "calls",
-    aggregates=[*legs.AGGREGATES, *calls.AGGREGATES, CallbackSecret],
+    aggregates=[*legs.AGGREGATES, *calls.AGGREGATES, *queues.AGGREGATES, CallbackSecret],
     service=CallsService,
     projections=_calls_projections,
     routers=_calls_routers,

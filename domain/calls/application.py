@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID, uuid4
 
-from domain.calls.calls import CALLEE, CALLER, Call
+from domain.calls.calls import AGENT, CALLEE, CALLER, Call
 from domain.calls.legs import Direction, Leg, Service
 from domain.calls.ports import Endpoints
+from domain.calls.queues import QUEUE_NUMBER, CallQueue
 from domain.calls.secrets import CallbackSecret, new_signing_secret, secret_id
 from domain.calls.states import ALERTING, ANSWERED, CallStateError, LegState, Notice, Reason
 from domain.directory.access import Scope, sees_event
+from domain.shared import clock
 from domain.shared.actor import Actor, CommandContext
 from domain.shared.application import SwitchlogApplication
 from domain.shared.errors import ConflictError, InvalidValueError, NotFoundError
@@ -79,7 +81,9 @@ class _Decision:
     """What one command changes: the calls it touched, legs to bill, network actions."""
 
     load: Callable[[UUID], Call]
+    load_queue: Callable[[UUID], CallQueue]
     calls: dict[UUID, Call] = field(default_factory=dict)
+    queues: dict[UUID, CallQueue] = field(default_factory=dict)
     billed: list[Leg] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
 
@@ -87,6 +91,15 @@ class _Decision:
         if call_id not in self.calls:
             self.calls[call_id] = self.load(call_id)
         return self.calls[call_id]
+
+    def queue(self, queue_id: UUID) -> CallQueue:
+        if queue_id not in self.queues:
+            self.queues[queue_id] = self.load_queue(queue_id)
+        return self.queues[queue_id]
+
+    @property
+    def changed(self) -> list[Any]:
+        return [*self.calls.values(), *self.queues.values(), *self.billed]
 
     def end(self, call: Call, leg_id: str, reason: Reason, *, cascade: bool = True) -> None:
         """End a leg (billing it) and, with `cascade`, whoever was left with it."""
@@ -167,8 +180,10 @@ class CallsService(SwitchlogApplication):
         state_callback: str | None = None,
         state_callback_events: Sequence[str] | None = None,
         receive_actions: dict[str, Any] | None = None,
+        queue_id: UUID | None = None,
     ) -> tuple[UUID, str]:
-        """Call `caller` first; once it answers, call `callee` and bridge them."""
+        """Call `caller` first; once it answers, call `callee` and bridge them. With a queue
+        (an auto attendant's), call `callee` and queue it once it answers (auto-dialer)."""
         ctx.require(Section.CALL_CONTROL, Access.MODIFY)
         events = _callback_events(state_callback_events)
         with self.command(ctx):
@@ -185,10 +200,14 @@ class CallsService(SwitchlogApplication):
                 state_callback_events=events,
                 callback_principal=ctx.actor.id if state_callback else None,
                 receive_actions=receive_actions or {},
+                queue_id=queue_id,
             )
             decision = self._decision()
             decision.calls[call.id] = call
-            decision.place(call, caller, CALLER, callee.number)
+            if queue_id is None:
+                decision.place(call, caller, CALLER, callee.number)
+            else:
+                decision.place(call, callee, CALLEE, caller.number)
             extra = [self._secret(ctx.actor.id)] if state_callback else []
             self.save(call, *[e for e in extra if e is not None])
         self._run(decision.actions)
@@ -290,6 +309,39 @@ class CallsService(SwitchlogApplication):
         self._command(ctx, call_id, decide)
         return tracking[0]
 
+    def create_queue(
+        self,
+        ctx: CommandContext,
+        name: str,
+        number: str,
+        owner: Owner,
+        agents: Sequence[tuple[UUID, str]],
+    ) -> UUID:
+        """A queue answering on `number`, whose callers go to the agents (account, number)."""
+        ctx.require(Section.CALL_CONTROL, Access.MODIFY)
+        if not agents:
+            raise InvalidValueError("a queue needs at least one agent")
+        if not name.strip():
+            raise InvalidValueError("a queue needs a name")
+        with self.command(ctx):
+            queue = CallQueue(
+                name=name.strip(),
+                number=number,
+                owner=owner,
+                agent_account_ids=[a for a, _ in agents],
+                agent_numbers=[n for _, n in agents],
+            )
+            self.save(queue, *self.names.claim(QUEUE_NUMBER, number, queue.id))
+        return queue.id
+
+    def queue_on(self, *numbers: str) -> UUID | None:
+        """The queue that answers on one of these numbers, if any."""
+        for number in numbers:
+            found = self.holder_of(QUEUE_NUMBER, number)
+            if found is not None:
+                return found
+        return None
+
     def signing_secret(self, ctx: CommandContext) -> str:
         """The caller's state-callback signing secret (issued on first use)."""
         ctx.require(Section.CALL_CONTROL, Access.READ)
@@ -317,7 +369,7 @@ class CallsService(SwitchlogApplication):
         self._far_end(call_id, lambda d, call: self._answered(d, call, str(leg_id)))
 
     def far_end_rejected(self, call_id: UUID, leg_id: UUID, reason: Reason) -> None:
-        self._far_end(call_id, lambda d, call: d.end(call, str(leg_id), reason))
+        self._far_end(call_id, lambda d, call: _rejected(d, call, str(leg_id), reason))
 
     def far_end_hung_up(self, call_id: UUID, leg_id: UUID) -> None:
         self._far_end(call_id, lambda d, call: d.end(call, str(leg_id), Reason.NORMAL))
@@ -343,8 +395,19 @@ class CallsService(SwitchlogApplication):
             ),
             None,
         )
+        role = call.leg(leg_id)["role"]
         if partner is not None:
             decision.pair(call, leg_id, partner["leg_id"])
+            if role == AGENT and call.queue_id is not None:
+                queue = decision.queue(call.queue_id)
+                wait_ms = queue.connect(
+                    call.id, UUID(str(call.leg(leg_id)["account_id"])), clock.now()
+                )
+                call.dequeue(UUID(partner["leg_id"]), wait_ms)
+        elif role == CALLEE and call.queue_id is not None:
+            queue = decision.queue(call.queue_id)
+            call.queue(UUID(leg_id), queue.enqueue(call.id))
+            _distribute(decision, queue)
         elif call.leg(leg_id)["role"] == CALLER and not any(
             leg["role"] != CALLER for leg in call.legs.values()
         ):
@@ -353,7 +416,10 @@ class CallsService(SwitchlogApplication):
 
     # -- plumbing ---------------------------------------------------------------------
     def _decision(self) -> _Decision:
-        return _Decision(lambda call_id: self.load(call_id, Call))
+        return _Decision(
+            lambda call_id: self.load(call_id, Call),
+            lambda queue_id: self.load(queue_id, CallQueue),
+        )
 
     def _command(
         self,
@@ -367,7 +433,8 @@ class CallsService(SwitchlogApplication):
             call = decision.call(call_id)
             self._check_controls(ctx, call)
             decide(decision, call)
-            self.save(*decision.calls.values(), *decision.billed)
+            _settle_queues(decision)
+            self.save(*decision.changed)
         self._run(decision.actions)
 
     def _far_end(self, call_id: UUID, decide: Callable[[_Decision, Call], None]) -> None:
@@ -378,7 +445,8 @@ class CallsService(SwitchlogApplication):
             try:
                 with self.command(NETWORK):
                     decide(decision, decision.call(call_id))
-                    self.save(*decision.calls.values(), *decision.billed)
+                    _settle_queues(decision)
+                    self.save(*decision.changed)
             except ConflictError as error:
                 if isinstance(error, CallStateError):
                     log.debug("far-end report dropped: %s", error.detail)
@@ -417,6 +485,43 @@ class CallsService(SwitchlogApplication):
             return None
         except NotFoundError:
             return CallbackSecret(principal_id=principal_id, secret=Secret(new_signing_secret()))
+
+
+def _rejected(decision: _Decision, call: Call, leg_id: str, reason: Reason) -> None:
+    """A far end that will not answer. An agent's: the caller stays queued and is told so."""
+    leg = call.leg(leg_id)
+    if leg["role"] != AGENT or call.queue_id is None:
+        decision.end(call, leg_id, reason)
+        return
+    decision.end(call, leg_id, reason, cascade=False)
+    queue = decision.queue(call.queue_id)
+    if leg["account_id"] is not None:
+        queue.missed_by(call.id, UUID(str(leg["account_id"])), reason.value)
+    waiting = next((g for g in call.live_legs() if g["role"] == CALLEE), None)
+    if waiting is not None and str(call.id) in queue.waiting:
+        call.queue(UUID(waiting["leg_id"]), queue.position(call.id))
+    _distribute(decision, queue)
+
+
+def _distribute(decision: _Decision, queue: CallQueue) -> None:
+    """Offer waiting callers to free agents, first come first served."""
+    while (offer := queue.next_offer()) is not None:
+        call_id, agent, number = offer
+        queue.offer(call_id, agent)
+        call = decision.call(call_id)
+        owner = Owner(queue.owner.reseller_id, queue.owner.customer_id, agent)
+        decision.place(call, Party(number, owner), AGENT, call.callee_number)
+
+
+def _settle_queues(decision: _Decision) -> None:
+    """A queued call that is over leaves its queue (freeing its agent) before the save."""
+    for call in list(decision.calls.values()):
+        if call.queue_id is None or call.active:
+            continue
+        queue = decision.queue(call.queue_id)
+        if str(call.id) in queue.waiting or queue.agent_of(call.id) is not None:
+            queue.release(call.id, clock.now())
+            _distribute(decision, queue)
 
 
 def _callback_events(events: Sequence[str] | None) -> list[str]:

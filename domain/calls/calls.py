@@ -25,8 +25,8 @@ from domain.calls.states import (
 from domain.shared.aggregate import SwitchlogAggregate, iso
 from domain.shared.owners import Owner
 
-# A leg's role in its call: who was called first, the destination, a transfer's target.
-CALLER, CALLEE = "caller", "callee"
+# A leg's role in its call: who was called first, the destination, a queue's agent.
+CALLER, CALLEE, AGENT = "caller", "callee", "agent"
 
 
 class Notified(SwitchlogAggregate.Event):
@@ -76,6 +76,7 @@ class Call(SwitchlogAggregate):
         state_callback_events: list[str]
         callback_principal: str | None
         receive_actions: dict[str, Any]
+        queue_id: UUID | None
 
     def __init__(
         self,
@@ -90,6 +91,7 @@ class Call(SwitchlogAggregate):
         state_callback_events: list[str],
         callback_principal: str | None,
         receive_actions: dict[str, Any],
+        queue_id: UUID | None = None,
     ) -> None:
         self.kind = kind
         self.tracking_id = tracking_id
@@ -103,6 +105,7 @@ class Call(SwitchlogAggregate):
         self.state_callback_events = list(state_callback_events)
         self.callback_principal = callback_principal
         self.receive_actions = dict(receive_actions)
+        self.queue_id = queue_id
         self.legs: dict[str, dict[str, Any]] = {}
         self.seq = 0
 

@@ -158,9 +158,11 @@ def test_a_restart_ends_calls_the_network_no_longer_knows_with_reason_lost(
 
 def emit_every_call_event(rt: Runtime, ctx: Any, customer: Any, account: Any) -> None:
     """Every calls.Call event and the signing secret's (the Kafka round trip test uses it)."""
+    from datetime import UTC, datetime
     from uuid import uuid4
 
     from domain.calls.calls import CALLEE, CALLER, Call
+    from domain.calls.queues import CallQueue
     from domain.calls.secrets import CallbackSecret
     from domain.calls.states import Notice, Reason
     from domain.shared.actor import acting_as
@@ -199,4 +201,21 @@ def emit_every_call_event(rt: Runtime, ctx: Any, customer: Any, account: Any) ->
         call.transfer_away(a, "roundtrip-2")
         call.terminate(b, Reason.NORMAL)
         secret = CallbackSecret(principal_id=ctx.actor.id, secret=Secret("whsec_roundtrip"))
-        rt.services["calls"].save(call, secret)
+        queue = CallQueue(
+            name="Roundtrip",
+            number="4420700300",
+            owner=Owner(None, customer),
+            agent_account_ids=[account],
+            agent_numbers=["4420700100"],
+        )
+        now = datetime.now(UTC)
+        queue.enqueue(call.id)
+        queue.offer(call.id, account)
+        queue.missed_by(call.id, account, "declined")
+        queue.offer(call.id, account)
+        queue.connect(call.id, account, now)
+        queue.release(call.id, now)
+        other = uuid4()
+        queue.enqueue(other)
+        queue.release(other, now)
+        rt.services["calls"].save(call, secret, queue)

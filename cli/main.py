@@ -45,6 +45,9 @@ console = Console()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    demo: Annotated[
+        bool, typer.Option(help="Seed a demo tenant and keep scripted calls flowing")
+    ] = False,
 ) -> None:
     """Run the API (and, by default, the projections) on the configured store."""
     import uvicorn
@@ -70,6 +73,10 @@ def serve(
             rt.start_relay()
             console.print(f"relay: publishing to {settings.kafka_bootstrap} {settings.kafka_topic}")
         application = create_app(settings, rt)
+        if demo:
+            from composition import demo as demo_tenant
+
+            demo_tenant.start(rt, console.print)
         console.print(f"switchlog serving on [bold]{_url(host, listener)}[/] (docs at /docs)")
         if password:
             login = settings.admin_login or "admin"

@@ -28,13 +28,13 @@ def free_port() -> int:
 class Server:
     """`switchlog serve` in a child process, on loopback."""
 
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+    def __init__(self, env: dict[str, str], cwd: Path, *options: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = cwd / f"serve-{self.port}.log"
         self._log_file = self.log.open("w")
         self.process = subprocess.Popen(
-            [switchlog_bin(), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [switchlog_bin(), "serve", "--host", "127.0.0.1", "--port", str(self.port), *options],
             env=env,
             cwd=cwd,
             stdout=self._log_file,

@@ -134,6 +134,7 @@ def get_customer_class(class_id: UUID, runtime: RuntimeDep, ctx: ContextDep) -> 
         422,
         GetTariff=link("get", TARIFF, tariff_id="$response.body#/id"),
         ChangeRates=link("post", f"{TARIFF}/rates", tariff_id="$response.body#/id"),
+        UploadRates=link("post", f"{TARIFF}/rates/uploads", tariff_id="$response.body#/id"),
     ),
 )
 def create_tariff(body: TariffCreate, runtime: RuntimeDep, ctx: ContextDep) -> dict[str, Any]:

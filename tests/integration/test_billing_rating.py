@@ -220,3 +220,55 @@ def test_a_closed_period_refuses_usage_with_409_and_records_nothing(
     assert log_size() == before
     imported = usage(client, admin, setup["account"]["id"], "44", 60, at="2026-01-01T00:00:00Z")
     assert imported.status_code == 201
+
+
+def test_measured_usage_is_rounded_at_the_class_usage_precision_and_did_at_the_tariffs(
+    client: TestClient, admin: Headers
+) -> None:
+    four = create(
+        client,
+        admin,
+        "customer-classes",
+        name="Four",
+        rounding="away_from_zero",
+        invoice_precision=2,
+        usage_precision=4,
+    )
+    made = tariff(client, admin, [rate("999", "0.00333"), rate("998", "1.5")])
+    setup = billed_account(client, admin, made["id"], class_id=four["id"])
+    account = setup["account"]["id"]
+    storage = usage(
+        client, admin, account, "999", 0, service="measured", quantity="7", unit="GB"
+    ).json()
+    assert (storage["amount"], storage["quantity"], storage["unit"]) == ("0.0234", "7", "GB")
+    assert storage["charged_seconds"] is None
+    did = usage(client, admin, account, "998", 0, service="did").json()
+    assert (did["amount"], did["quantity"], did["precision"]) == ("1.50", "1", 2)
+
+
+def test_a_reseller_sees_its_customers_xdrs_and_its_own_price(
+    client: TestClient, admin: Headers
+) -> None:
+    from tests.integration.conftest import login
+
+    reseller = create(client, admin, "resellers", name="R1", login="r1", password="r1-password")
+    client.patch(
+        f"/v1/resellers/{reseller['id']}",
+        json={
+            "billing": {
+                "currency": "EUR",
+                "tariff_id": tariff(client, admin, [rate("44", "0.20")], name="W")["id"],
+            }
+        },
+        headers=admin,
+    )
+    made = tariff(client, admin, [rate("44", "0.60")])
+    mine = billed_account(client, admin, made["id"], name="Mine", reseller_id=reseller["id"])
+    other = billed_account(client, admin, made["id"], name="Direct")
+    usage(client, admin, mine["account"]["id"], "44", 60)
+    usage(client, admin, other["account"]["id"], "44", 60)
+    headers = login(client, "r1", "r1-password")
+    (customer_level,) = xdrs(client, headers)
+    (own,) = xdrs(client, headers, level="reseller")
+    assert customer_level["customer_id"] == mine["customer"]["id"]
+    assert (customer_level["amount"], own["amount"]) == ("0.60", "0.20")

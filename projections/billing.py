@@ -334,10 +334,19 @@ class BillingQueries:
         row = self._one("SELECT * FROM billing_tariffs WHERE id = %s", (tariff_id,))
         return self._tariff_row(row) if row else None
 
-    def tariffs(self, limit: int, offset: int) -> tuple[list[Row], int | None]:
+    def tariffs(
+        self, limit: int, offset: int, only: set[str] | None = None
+    ) -> tuple[list[Row], int | None]:
+        """Every tariff, or `only` those ids."""
+        where, params = "", []
+        if only is not None:
+            if not only:
+                return [], None
+            where = f"WHERE id IN ({', '.join(['%s'] * len(only))}) "
+            params = sorted(only)
         rows = self._all(
-            "SELECT * FROM billing_tariffs ORDER BY created_at, id LIMIT %s OFFSET %s",
-            (limit + 1, offset),
+            f"SELECT * FROM billing_tariffs {where}ORDER BY created_at, id LIMIT %s OFFSET %s",
+            (*params, limit + 1, offset),
         )
         return self._page([self._tariff_row(r) for r in rows], limit, offset)
 

@@ -39,6 +39,7 @@ from domain.directory.access import Scope
 from domain.shared.actor import CommandContext
 from domain.shared.errors import ForbiddenError, InvalidValueError, NotFoundError
 from domain.shared.permissions import Access, Section
+from projections.extensions import ExtensionQueries
 
 router = APIRouter(route_class=ProblemRoute)
 CLASS = "/v1/customer-classes/{class_id}"
@@ -70,9 +71,33 @@ def _shown(runtime: Runtime, check: Any) -> Any:
 
 
 def _staff(ctx: CommandContext) -> None:
-    """Classes and tariffs are the operator's and its resellers' to see."""
-    Scope.of(ctx.actor).require_reseller_or_admin()
+    """Classes are the operator's and its resellers' to see."""
     ctx.require(Section.BILLING, Access.READ)
+    Scope.of(ctx.actor).require_reseller_or_admin()
+
+
+def _given_tariffs(runtime: Runtime, ctx: CommandContext) -> set[str] | None:
+    """The tariffs the caller may read: every one for admins and resellers (None); for a
+    customer or an account, those of the products in the customer's agreement."""
+    ctx.require(Section.BILLING, Access.READ)
+    scope = Scope.of(ctx.actor)
+    if scope.unrestricted or scope.reseller_id is not None:
+        return None
+    customer_id = scope.customer_id
+    if customer_id is None:
+        account = runtime.directory_queries.get("accounts", scope, str(scope.account_id))
+        customer_id = UUID(account["customer_id"]) if account else None
+    if customer_id is None:
+        return set()
+    products = [r["product_id"] for r in ExtensionQueries(runtime.db).agreement(str(customer_id))]
+    return {t for t in queries(runtime).tariffs_of(products).values() if t is not None}
+
+
+def _readable_tariff(runtime: Runtime, ctx: CommandContext, tariff_id: UUID) -> dict[str, Any]:
+    given = _given_tariffs(runtime, ctx)
+    if given is not None and str(tariff_id) not in given:
+        raise NotFoundError(f"tariff {tariff_id} not found")
+    return _tariff(runtime, tariff_id)
 
 
 # -- customer classes -------------------------------------------------------------------
@@ -172,17 +197,16 @@ def _tariff(runtime: Runtime, tariff_id: UUID) -> dict[str, Any]:
 def list_tariffs(
     runtime: RuntimeDep, ctx: ContextDep, limit: Limit = 50, offset: Offset = 0
 ) -> dict[str, Any]:
-    """The tariffs."""
-    _staff(ctx)
-    items, next_offset = queries(runtime).tariffs(limit, offset)
+    """The tariffs the caller may read (a customer: those of the products it is given)."""
+    given = _given_tariffs(runtime, ctx)
+    items, next_offset = queries(runtime).tariffs(limit, offset, given)
     return {"items": items, "next": next_offset}
 
 
 @router.get(TARIFF, tags=["billing"], response_model=TariffPublic, responses=problems(403, 404))
 def get_tariff(tariff_id: UUID, runtime: RuntimeDep, ctx: ContextDep) -> dict[str, Any]:
     """One tariff (its rates are at .../rates)."""
-    _staff(ctx)
-    return _tariff(runtime, tariff_id)
+    return _readable_tariff(runtime, ctx, tariff_id)
 
 
 @router.get(
@@ -200,8 +224,7 @@ def list_rates(
     offset: Offset = 0,
 ) -> dict[str, Any]:
     """A tariff's rates, by prefix."""
-    _staff(ctx)
-    _tariff(runtime, tariff_id)
+    _readable_tariff(runtime, ctx, tariff_id)
     items, next_offset = queries(runtime).rates(str(tariff_id), prefix, limit, offset)
     return {"items": items, "next": next_offset}
 

@@ -272,3 +272,20 @@ def test_a_reseller_sees_its_customers_xdrs_and_its_own_price(
     (own,) = xdrs(client, headers, level="reseller")
     assert customer_level["customer_id"] == mine["customer"]["id"]
     assert (customer_level["amount"], own["amount"]) == ("0.60", "0.20")
+
+
+def test_an_xdr_event_delivered_twice_adds_no_row(
+    client: TestClient, admin: Headers, runtime: Runtime
+) -> None:
+    """At-least-once sources (Kafka after a relay restart) may deliver an xDR again."""
+    from domain.billing.xdrs import Leg
+    from projections.billing import BillingProjection
+
+    made = tariff(client, admin, [rate("44", "0.60")])
+    setup = billed_account(client, admin, made["id"])
+    usage(client, admin, setup["account"]["id"], "44", 60)
+    rated = [e for e in runtime.source.read(0, 10_000) if isinstance(e.event, Leg.Rated)]
+    assert len(rated) == 1
+    with runtime.db.transaction() as tx:
+        BillingProjection().apply_batch(tx, rated)
+    assert len(xdrs(client, admin, account_id=setup["account"]["id"])) == 1

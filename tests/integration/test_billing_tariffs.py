@@ -220,7 +220,7 @@ def test_bad_usage_is_refused_and_records_nothing(
     assert log_size() == before
 
 
-def test_a_customer_with_billing_read_sees_its_xdrs_and_nothing_of_its_reseller(
+def test_a_customer_with_billing_read_sees_its_xdrs_and_tariff_and_nothing_of_its_reseller(
     client: TestClient, admin: Headers
 ) -> None:
     made = tariff(client, admin, [rate("44", "0.60")])
@@ -242,7 +242,12 @@ def test_a_customer_with_billing_read_sees_its_xdrs_and_nothing_of_its_reseller(
     assert_problem(
         client.get("/v1/xdrs", params={"level": "reseller"}, headers=reader), 403, "forbidden"
     )
-    assert_problem(client.get("/v1/tariffs", headers=reader), 403, "forbidden")
+    (given,) = client.get("/v1/tariffs", headers=reader).json()["items"]
+    assert given["id"] == made["id"]
+    assert client.get(f"/v1/tariffs/{made['id']}/rates", headers=reader).status_code == 200
+    unrelated = tariff(client, admin, [rate("33", "0.10")], name="Not theirs")
+    assert_problem(client.get(f"/v1/tariffs/{unrelated['id']}", headers=reader), 404, "not_found")
+    assert_problem(client.get("/v1/customer-classes", headers=reader), 403, "forbidden")
     refused = client.patch(
         f"/v1/customers/{customer_id}", json={"customer_class_id": None}, headers=reader
     )

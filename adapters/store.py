@@ -18,7 +18,7 @@ from eventsourcing.persistence import (
     OperationalError,
     StoredEvent,
 )
-from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteConnectionPool, SQLiteFactory
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
@@ -229,6 +229,13 @@ class OneStatementPostgresRecorder(PostgresApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._group = GroupCommit(self._insert_in_one_statement)
+        # Four typed arrays in binary, not eventsourcing's array of a composite type in
+        # text: psycopg escaped every event's bytes with regular expressions to build that.
+        self._insert_columns = SQL(
+            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state)"
+            " SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[])"
+            " RETURNING notification_id"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
         self._prelude = SQL("; ").join(
             [*self.lock_table_statements, SQL("NOTIFY {0}").format(Identifier(self.channel_name))]
         )
@@ -257,5 +264,13 @@ class OneStatementPostgresRecorder(PostgresApplicationRecorder):
         ):
             # Insert order equals commit order: the table lock serializes appends.
             cursor.execute(self._prelude)
-            PostgresAggregateRecorder._insert_stored_events(self, cursor, stored_events)
+            cursor.execute(
+                self._insert_columns,
+                (
+                    [e.originator_id for e in stored_events],
+                    [e.originator_version for e in stored_events],
+                    [e.topic for e in stored_events],
+                    [e.state for e in stored_events],
+                ),
+            )
             return [row["notification_id"] for row in cursor.fetchall()]

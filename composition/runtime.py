@@ -7,6 +7,7 @@ import logging
 import secrets
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -254,8 +255,8 @@ class Runtime:
 
     def _saved(self, recordings: Sequence[Recording[UUID]]) -> None:
         """After every append: count it, and wake whatever follows the log here."""
-        for recording in recordings:
-            EVENTS_APPENDED.labels(event_type(recording.domain_event)).inc()
+        for kind, count in Counter(event_type(r.domain_event) for r in recordings).items():
+            EVENTS_APPENDED.labels(kind).inc(count)
         if self._relay is not None:
             self._relay.wake()
         self.runner.wake()

@@ -130,6 +130,10 @@ class UsageCreate(Strict):
     unit: (
         Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=PRINTABLE)] | None
     ) = None
+    direction: AccessCode = Field(
+        "outgoing",
+        description="incoming: rated by the tariff's incoming rates (a callback's legs, seed 001)",
+    )
 
 
 class XdrPublic(BaseModel):

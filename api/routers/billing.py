@@ -369,6 +369,7 @@ def record_usage(body: UsageCreate, runtime: RuntimeDep, ctx: ContextDep) -> Any
             record_id=body.record_id,
             quantity=_decimal(body.quantity),
             unit=body.unit,
+            direction=body.direction,
         ),
     )
     leg = str(recorded.leg_id)

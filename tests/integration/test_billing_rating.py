@@ -289,3 +289,25 @@ def test_an_xdr_event_delivered_twice_adds_no_row(
     with runtime.db.transaction() as tx:
         BillingProjection().apply_batch(tx, rated)
     assert len(xdrs(client, admin, account_id=setup["account"]["id"])) == 1
+
+
+def test_a_callback_leg_is_rated_by_the_incoming_rate_seed_001(
+    client: TestClient, admin: Headers
+) -> None:
+    """Click-to-call: the account registered for the API pays for the legs PortaSwitch
+    places, which its product rates with the INCOMING access code."""
+    made = tariff(
+        client,
+        admin,
+        [rate("44", "0.60"), rate("44", "0.05", access_code="incoming")],
+    )
+    bistro = billed_account(client, admin, made["id"], name="Quick and Tasty")
+    account = bistro["account"]["id"]
+    callback = usage(client, admin, account, "447700900123", 60, direction="incoming").json()
+    assert (callback["access_code"], callback["amount"]) == ("incoming", "0.05")
+    other = tariff(client, admin, [rate("44", "0.60")], name="Outgoing only")
+    plain = billed_account(client, admin, other["id"], name="No incoming")
+    refused = usage(
+        client, admin, plain["account"]["id"], "447700900123", 60, direction="incoming"
+    ).json()
+    assert refused["status"] == "unrated" and "incoming" in refused["reason"]

@@ -10,11 +10,11 @@ marks it delivered: it is never sent again.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any
 
 import httpx
 
@@ -50,6 +50,7 @@ class CallbackDeliverer:
         self._http = httpx.Client(timeout=timeout, follow_redirects=False)
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="call-callback")
         self._inflight: set[str] = set()
+        self._done: queue.Queue[tuple[Row, Outcome]] = queue.Queue()
         self._lock = threading.Lock()
         self._wake = threading.Event()
 
@@ -90,30 +91,29 @@ class CallbackDeliverer:
             return Outcome(None, f"{type(error).__name__}: {error}"[:500])
         return Outcome(response.status_code, None if response.is_success else response.text[:500])
 
-    def record(self, row: Row, outcome: Outcome) -> None:
+    def record(self, done: Sequence[tuple[Row, Outcome]]) -> None:
+        """Outcomes of a round, written in one transaction (one commit, not one each)."""
         now = self.clock.now()
-        attempts = int(row["attempts"]) + 1
-        first = _parse(row["first_attempt_at"]) or now
-        if outcome.delivered:
-            status, next_at = "delivered", now
-        elif (now - first).total_seconds() >= self.give_up:
-            status, next_at = "failed", now
-            log.warning(
-                "state callback %s #%s to %s given up after %s attempts: %s",
-                row["call_id"],
-                row["seq"],
-                row["url"],
-                attempts,
-                outcome.error or f"HTTP {outcome.status}",
-            )
-        else:
-            delay = self.schedule[min(attempts, len(self.schedule)) - 1]
-            status, next_at = "pending", now + timedelta(seconds=delay)
-        with self.db.transaction() as tx:
-            tx.execute(
-                "UPDATE call_callbacks SET status = %s, attempts = %s, next_attempt_at = %s,"
-                " first_attempt_at = %s, last_status = %s, last_error = %s, delivered_at = %s"
-                " WHERE call_id = %s AND seq = %s",
+        updates = []
+        for row, outcome in done:
+            attempts = int(row["attempts"]) + 1
+            first = _parse(row["first_attempt_at"]) or now
+            if outcome.delivered:
+                status, next_at = "delivered", now
+            elif (now - first).total_seconds() >= self.give_up:
+                status, next_at = "failed", now
+                log.warning(
+                    "state callback %s #%s to %s given up after %s attempts: %s",
+                    row["call_id"],
+                    row["seq"],
+                    row["url"],
+                    attempts,
+                    outcome.error or f"HTTP {outcome.status}",
+                )
+            else:
+                delay = self.schedule[min(attempts, len(self.schedule)) - 1]
+                status, next_at = "pending", now + timedelta(seconds=delay)
+            updates.append(
                 (
                     status,
                     attempts,
@@ -124,43 +124,59 @@ class CallbackDeliverer:
                     iso(now) if outcome.delivered else None,
                     row["call_id"],
                     row["seq"],
-                ),
+                )
+            )
+        with self.db.transaction() as tx:
+            tx.executemany(
+                "UPDATE call_callbacks SET status = %s, attempts = %s, next_attempt_at = %s,"
+                " first_attempt_at = %s, last_status = %s, last_error = %s, delivered_at = %s"
+                " WHERE call_id = %s AND seq = %s",
+                updates,
             )
 
     def _deliver(self, row: Row) -> None:
         try:
-            self.record(row, self.send(row))
-        except Exception:
-            log.exception("a state callback round failed")
-        finally:
-            with self._lock:
-                self._inflight.discard(row["call_id"])
-            self._wake.set()
+            outcome = self.send(row)
+        except Exception as error:
+            outcome = Outcome(None, f"{type(error).__name__}: {error}"[:500])
+        self._done.put((row, outcome))
+        self._wake.set()
 
     def run_once(self) -> int:
+        """Record what finished, then start each call's due head not already in flight."""
+        done: list[tuple[Row, Outcome]] = []
+        while True:
+            try:
+                done.append(self._done.get_nowait())
+            except queue.Empty:
+                break
+        if done:
+            self.record(done)
+            with self._lock:  # only once recorded, so the same head is not sent twice
+                for row, _outcome in done:
+                    self._inflight.discard(row["call_id"])
         started = 0
         for row in self.due():
             with self._lock:
                 if row["call_id"] in self._inflight:
                     continue
                 self._inflight.add(row["call_id"])
-            future: Future[Any] = self._pool.submit(self._deliver, row)
-            del future
+            self._pool.submit(self._deliver, row)
             started += 1
-        return started
+        return started + len(done)
 
     def wake(self) -> None:
         self._wake.set()
 
     def run(self, stop: threading.Event, poll_seconds: float = 0.02) -> None:
         while not stop.is_set():
+            self._wake.clear()  # before the round: a wake during it starts the next at once
             try:
                 self.run_once()
             except Exception:
-                log.exception("reading the state callback outbox failed")
+                log.exception("the state callback outbox round failed")
                 stop.wait(1)
             self._wake.wait(poll_seconds)
-            self._wake.clear()
 
     def outbox(self, call_id: str) -> list[Row]:
         with self.db.transaction(readonly=True) as tx:

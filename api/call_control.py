@@ -193,7 +193,6 @@ def originate_advanced_call(
         receive_actions=p.caller_leg_receive_actions,
         queue_id=calls.queue_for(runtime, caller),
     )
-    _shown(runtime, call_id)
     return {"call_id": call_id, "tracking_id": tracking_id}
 
 
@@ -212,7 +211,6 @@ def connect_calls(runtime: Runtime, ctx: CommandContext, p: ConnectParams) -> di
         state_callback=url,
         state_callback_events=events,
     )
-    _shown(runtime, call_id)
     return {"call_id": call_id, "tracking_id": tracking_id}
 
 
@@ -263,12 +261,6 @@ def get_active_calls(runtime: Runtime, ctx: CommandContext, p: ActiveCallsParams
 
 def ping(runtime: Runtime, ctx: CommandContext, p: PingParams) -> dict[str, Any]:
     return {"pong": True}
-
-
-def _shown(runtime: Runtime, call_id: UUID) -> None:
-    """Read-your-writes: the active-calls view shows a call its originator was told of."""
-    queries = calls.queries(runtime)
-    runtime.read_your_writes("calls", lambda: queries.call(str(call_id)))
 
 
 def call_events(runtime: Runtime, ctx: CommandContext, call_id: UUID) -> list[dict[str, Any]]:

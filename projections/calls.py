@@ -20,7 +20,7 @@ from domain.calls.states import LegState, call_state
 from domain.directory.access import Scope, owner_key
 from domain.shared.aggregate import iso, plain
 from domain.shared.clock import SYSTEM_CLOCK, Clock
-from projections.base import Projection
+from projections.base import LoggedEventLike, Projection
 
 
 def _legs(call_legs: dict[str, Any]) -> str:
@@ -76,47 +76,42 @@ class CallsProjection(Projection):
     def _joined(self, event: Call.PartyJoined, tx: Transaction, position: int) -> None:
         self._parties(tx, event, [event.party])
 
-    @apply.register
-    def _bridged(self, event: Call.Bridged, tx: Transaction, position: int) -> None:
-        self._update(tx, event)
-
-    @apply.register
-    def _notified(self, event: Notified, tx: Transaction, position: int) -> None:
-        tx.execute(
-            "INSERT INTO call_events VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            (
-                str(event.originator_id),
-                event.seq,
-                position,
-                json.dumps(notification(event), separators=(",", ":")),
-            ),
-        )
-        self._update(tx, event)
-
-    def _update(self, tx: Transaction, event: Any) -> None:
-        """The call's row as of this event (its legs replayed from the row's own JSON)."""
-        row = tx.fetchone(
-            "SELECT legs, version, tracking_id, previous_tracking_id FROM calls WHERE call_id = %s",
-            (str(event.originator_id),),
-        )
-        if row is None or int(row["version"]) >= event.originator_version:
-            return
-        call = _Shadow(event.originator_id, row)
-        event.apply(call)
-        tx.execute(
-            "UPDATE calls SET legs = %s, state = %s, active = %s, tracking_id = %s,"
-            " previous_tracking_id = %s, updated_at = %s, version = %s WHERE call_id = %s",
-            (
-                _legs(call.legs),
-                call.state,
-                1 if call.active else 0,
-                call.tracking_id,
-                call.previous_tracking_id,
-                iso(event.timestamp),
-                event.originator_version,
-                str(event.originator_id),
-            ),
-        )
+    def apply_batch(self, tx: Transaction, batch: Sequence[LoggedEventLike]) -> None:
+        """A batch's changes to each call are applied in memory and written once per call
+        (a call's events come in bursts: per-event reads and writes set the catch-up rate)."""
+        shadows: dict[str, _Shadow | None] = {}
+        notices: list[tuple[Any, ...]] = []
+        for item in batch:
+            event = item.event
+            if not isinstance(event, Notified | Call.Bridged):
+                self.handle(event, tx, item.position)
+                continue
+            key = str(event.originator_id)
+            if key not in shadows:
+                shadows[key] = _Shadow.load(tx, event.originator_id)
+            shadow = shadows[key]
+            if isinstance(event, Notified):
+                notices.append(
+                    (
+                        key,
+                        event.seq,
+                        item.position,
+                        json.dumps(notification(event), separators=(",", ":")),
+                    )
+                )
+            if shadow is None or shadow.version >= event.originator_version:
+                continue
+            event.apply(shadow)
+            shadow.version = event.originator_version
+            shadow.updated_at = iso(event.timestamp)
+            shadow.changed = True
+        if notices:
+            tx.executemany(
+                "INSERT INTO call_events VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING", notices
+            )
+        for shadow in shadows.values():
+            if shadow is not None and shadow.changed:
+                shadow.save(tx)
 
     @staticmethod
     def _parties(tx: Transaction, event: Any, parties: Sequence[Any]) -> None:
@@ -142,6 +137,36 @@ class _Shadow:
         self.tracking_id: str = row["tracking_id"]
         self.previous_tracking_id: str | None = row["previous_tracking_id"]
         self.parties: list[Any] = []
+        self.version = int(row["version"])
+        self.updated_at = str(row["updated_at"])
+        self.changed = False
+
+    @classmethod
+    def load(cls, tx: Transaction, call_id: Any) -> _Shadow | None:
+        row = tx.fetchone(
+            "SELECT legs, version, tracking_id, previous_tracking_id, updated_at FROM calls"
+            " WHERE call_id = %s",
+            (str(call_id),),
+        )
+        return cls(call_id, row) if row is not None else None
+
+    def save(self, tx: Transaction) -> None:
+        tx.execute(
+            "UPDATE calls SET legs = %s, state = %s, active = %s, tracking_id = %s,"
+            " previous_tracking_id = %s, updated_at = %s, version = %s WHERE call_id = %s"
+            " AND version < %s",
+            (
+                _legs(self.legs),
+                self.state,
+                1 if self.active else 0,
+                self.tracking_id,
+                self.previous_tracking_id,
+                self.updated_at,
+                self.version,
+                str(self.id),
+                self.version,
+            ),
+        )
 
     @property
     def active(self) -> bool:
@@ -244,6 +269,11 @@ class CallbackOutbox(Projection):
     def __init__(self, secrets: SecretBox, clock: Clock = SYSTEM_CLOCK) -> None:
         self.secrets = secrets
         self.clock = clock
+        self._targets: dict[str, Row | None] = {}
+
+    def apply_batch(self, tx: Transaction, batch: Sequence[LoggedEventLike]) -> None:
+        self._targets = {}  # each call's callback target, read once per batch
+        super().apply_batch(tx, batch)
 
     def drop(self, tx: Transaction) -> None:
         """Callbacks are kept: a rebuild must not send anything a second time."""
@@ -263,6 +293,7 @@ class CallbackOutbox(Projection):
 
     @apply.register
     def _originated(self, event: Call.Originated, tx: Transaction, position: int) -> None:
+        self._targets.pop(str(event.originator_id), None)
         if event.state_callback and event.callback_principal:
             tx.execute(
                 "INSERT INTO call_callback_targets VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
@@ -276,9 +307,12 @@ class CallbackOutbox(Projection):
 
     @apply.register
     def _notified(self, event: Notified, tx: Transaction, position: int) -> None:
-        target = tx.fetchone(
-            "SELECT * FROM call_callback_targets WHERE call_id = %s", (str(event.originator_id),)
-        )
+        key = str(event.originator_id)
+        if key not in self._targets:
+            self._targets[key] = tx.fetchone(
+                "SELECT * FROM call_callback_targets WHERE call_id = %s", (key,)
+            )
+        target = self._targets[key]
         if target is None or event.state not in json.loads(target["events"]):
             return
         now = iso(self.clock.now())

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 
 from composition.billing import service
 from composition.runtime import Runtime
+from tests.conftest import eventually
 from tests.integration.billing_helpers import Headers, billed_account, rate, tariff, usage
 from tests.integration.helpers import assert_problem, create
 
@@ -311,3 +313,36 @@ def test_a_callback_leg_is_rated_by_the_incoming_rate_seed_001(
         client, admin, plain["account"]["id"], "447700900123", 60, direction="incoming"
     ).json()
     assert refused["status"] == "unrated" and "incoming" in refused["reason"]
+
+
+def test_usage_answers_202_while_no_rater_runs_and_its_xdr_shows_once_one_does(
+    store_url: str, tmp_path: Path
+) -> None:
+    from api.app import create_app
+    from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
+    from tests.integration.conftest import login, make_settings
+
+    settings = make_settings(
+        store_url,
+        tmp_path,
+        billing_rater_in_process=False,
+        read_your_writes_timeout_seconds=0.3,
+    )
+    rt = Runtime(settings)
+    rt.bootstrap_admin()
+    try:
+        with TestClient(create_app(settings, rt)) as client:
+            admin = login(client, ADMIN_LOGIN, ADMIN_PASSWORD)
+            made = tariff(client, admin, [rate("44", "0.60")])
+            setup = billed_account(client, admin, made["id"])
+            account = setup["account"]["id"]
+            pending = usage(client, admin, account, "44", 60, record_id="late")
+            assert pending.status_code == 202, pending.text
+            assert pending.json()["status"] == "pending"
+            assert pending.headers["Location"] == f"/v1/xdrs?account_id={account}"
+            rt.rater().catch_up()
+            (xdr,) = eventually(lambda: xdrs(client, admin, account_id=account))
+            assert xdr["leg_id"] == pending.json()["leg_id"]
+            assert xdr["amount"] == "0.60"
+    finally:
+        rt.close()

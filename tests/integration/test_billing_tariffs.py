@@ -299,3 +299,22 @@ def test_only_admins_create_tariffs_and_classes(client: TestClient, admin: Heade
         client.post("/v1/customer-classes", json=body, headers=reseller), 403, "forbidden"
     )
     assert client.get("/v1/tariffs", headers=reseller).status_code == 200
+
+
+def test_a_50k_prefix_rate_table_uploads_in_50_events_and_rates_calls(
+    client: TestClient, admin: Headers, runtime: Runtime
+) -> None:
+    made = tariff(client, admin, [])
+    lines = ["prefix,price_per_minute,first_interval,next_interval"]
+    lines += [f"{100000 + n},0.{n % 90 + 10},30,6" for n in range(50_000)]
+    uploaded = client.post(
+        f"/v1/tariffs/{made['id']}/rates/uploads",
+        files={"file": ("rates.csv", "\n".join(lines).encode(), "text/csv")},
+        data={"reason": "50k prefixes"},
+        headers=admin,
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    assert (uploaded.json()["rates"], uploaded.json()["events"]) == (50_000, 50)
+    setup = billed_account(client, admin, made["id"])
+    xdr = usage(client, admin, setup["account"]["id"], "14999912345", 95).json()
+    assert (xdr["rate_prefix"], xdr["charged_seconds"]) == ("149999", 96)

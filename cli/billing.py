@@ -25,12 +25,19 @@ console = Console()
 
 
 @billing_app.command("rate")
-def rate() -> None:
+def rate(
+    once: Annotated[bool, typer.Option("--once", help="Rate what is there, then exit")] = False,
+) -> None:
     """Rate finished legs into xDRs as its own process, until stopped (turn the one in
     `serve` off with SWITCHLOG_BILLING_RATER_IN_PROCESS=false, or let both run)."""
     rt = worker_runtime()
     try:
-        rt.rater().run(until_signalled())
+        rater = rt.rater()
+        if once:
+            read = rater.catch_up()
+            console.print(f"rated up to log position {rater.position()} ({read} events read)")
+            return
+        rater.run(until_signalled())
     finally:
         rt.close()
 

@@ -74,7 +74,6 @@ def test_billing_rate_rates_usage_as_its_own_process_until_stopped(tmp_path: Pat
             text=True,
         )
         try:
-
             (first,) = eventually(lambda: _xdrs(rt))
             assert (first["amount"], first["charged_seconds"]) == ("1.20", 120)
             service(rt).record_usage(CTX, Usage(account, "voice", "1", "4420", at, 30, "b"))
@@ -83,6 +82,11 @@ def test_billing_rate_rates_usage_as_its_own_process_until_stopped(tmp_path: Pat
             worker.send_signal(signal.SIGTERM)
             output, _ = worker.communicate(timeout=30)
         assert worker.returncode == 0, output
+        service(rt).record_usage(CTX, Usage(account, "voice", "1", "4420", at, 1, "c"))
+        once = switchlog(["billing", "rate", "--once"], _env(tmp_path), tmp_path)
+        assert once.returncode == 0, once.stdout + once.stderr
+        assert "rated up to log position" in once.stdout
+        assert len(_xdrs(rt)) == 3
     finally:
         rt.close()
 

@@ -11,6 +11,7 @@ from uuid import UUID
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, UrlConstraints
 
 from adapters.net import check_public_target
+from api.schemas import MAX_BIGINT
 from composition import calls
 from composition.runtime import Runtime
 from domain.calls.states import Notice
@@ -95,7 +96,7 @@ class ActiveCallsParams(Params):
     account_id: UUID | None = None
     customer_id: UUID | None = None
     limit: int = Field(100, ge=1, le=500)
-    offset: int = Field(0, ge=0, le=2**53)
+    offset: int = Field(0, ge=0, le=MAX_BIGINT)
 
 
 class SubscribeParams(Params):

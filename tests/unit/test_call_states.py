@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
 
 from domain.calls.calls import CALLEE, CALLER, Call, notification
+from domain.calls.queues import CallQueue
 from domain.calls.states import (
     CallStateError,
     LegState,
@@ -145,3 +147,56 @@ def test_a_leg_that_never_answered_ends_cancelled_an_answered_one_normal() -> No
     call.place(b, "4420700900", CALLEE, None)
     call.progress(a, Notice.CONNECTED)
     assert (call.end_reason(a), call.end_reason(b)) == (Reason.NORMAL, Reason.CANCELLED)
+
+
+def _queue(agents: int = 2) -> CallQueue:
+    ids = [uuid4() for _ in range(agents)]
+    return CallQueue(
+        name="Sales",
+        number="ph1aa1",
+        owner=Owner(None, uuid4()),
+        agent_account_ids=ids,
+        agent_numbers=[f"ph1x{100 + n}" for n in range(agents)],
+    )
+
+
+def test_a_queue_offers_callers_in_order_to_free_agents_only() -> None:
+    queue = _queue()
+    first, second, third = uuid4(), uuid4(), uuid4()
+    assert [queue.enqueue(c) for c in (first, second, third)] == [1, 2, 3]
+    offers = []
+    while (offer := queue.next_offer()) is not None:
+        queue.offer(offer[0], offer[1])
+        offers.append(offer)
+    assert [o[0] for o in offers] == [first, second]  # two agents, two offers
+    assert offers[0][1] != offers[1][1]
+    queue.connect(first, offers[0][1], datetime.now(UTC))
+    queue.release(first, datetime.now(UTC))  # the first call ends: its agent is free again
+    again = queue.next_offer()
+    assert again is not None and (again[0], again[1]) == (third, offers[0][1])
+
+
+def test_a_caller_an_agent_missed_goes_to_another_agent_and_stays_queued() -> None:
+    queue = _queue()
+    caller = uuid4()
+    queue.enqueue(caller)
+    offer = queue.next_offer()
+    assert offer is not None
+    queue.offer(caller, offer[1])
+    queue.missed_by(caller, offer[1], "declined")
+    assert queue.position(caller) == 1
+    retry = queue.next_offer()
+    assert retry is not None and retry[1] != offer[1]
+    queue.offer(caller, retry[1])
+    queue.missed_by(caller, retry[1], "no_answer")
+    assert queue.next_offer() is not None  # every agent missed it: they are tried again
+
+
+def test_a_caller_who_leaves_while_queued_counts_its_wait() -> None:
+    queue = _queue()
+    caller = uuid4()
+    queue.enqueue(caller)
+    queue.release(caller, datetime.now(UTC) + timedelta(seconds=2))
+    left = queue.collect_events()[-1]
+    assert type(left).__name__ == "CallerLeft" and left.wait_ms >= 1900
+    assert queue.waiting == []

@@ -20,6 +20,7 @@ from domain.directory.application import LOGIN
 from domain.provisioning.extensions import DID, e164
 from domain.provisioning.pbx import PbxEndpoint
 from domain.shared.actor import Actor, CommandContext
+from domain.shared.aggregate import iso
 from domain.shared.errors import ForbiddenError, InvalidValueError, NotFoundError
 from domain.shared.owners import Owner
 from projections.calls import CallQueries
@@ -98,6 +99,7 @@ def recover(runtime: Runtime, stop: threading.Event | None = None, wait: float =
     call started before this process; calls started since are known to the network.
     """
     head = runtime.source.max_position()
+    began = iso(runtime.clock.now())  # calls started since are this process's own
     deadline = time.monotonic() + wait
     while runtime.runner.position("calls") < head:
         if time.monotonic() > deadline or (stop is not None and stop.is_set()):
@@ -111,6 +113,8 @@ def recover(runtime: Runtime, stop: threading.Event | None = None, wait: float =
     while offset is not None:
         rows, offset = queries(runtime).active(Scope.of(_SYSTEM.actor), 500, offset)
         for row in rows:
+            if row["started_at"] >= began:
+                continue
             live = [leg for leg in row["legs"] if leg["state"] != "terminated"]
             if live and not any(net.knows(UUID(leg["leg_id"])) for leg in live):
                 calls.lose(UUID(row["call_id"]))

@@ -6,6 +6,7 @@ import base64
 import os
 import secrets
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -113,6 +114,21 @@ class Settings(BaseSettings):
         True,
         description="Rate finished legs into xDRs in the API process (serve, like the"
         " projections); turn it off when `switchlog billing rate` runs as its own worker",
+    )
+    billing_close_grace: float = Field(
+        3600.0,
+        ge=0,
+        description="Seconds after a billing period's end before it closes by itself (and"
+        " issues its invoice), once none of its calls is still up",
+    )
+    billing_tax_percent: Decimal = Field(
+        Decimal(0),
+        ge=0,
+        le=100,
+        description="The tax added to invoices, in percent of the subtotal (a decimal string)",
+    )
+    billing_closer_in_process: bool = Field(
+        True, description="`serve` closes due billing periods itself (checked every minute)"
     )
     webhooks_in_process: bool = Field(True, description="`serve` delivers webhooks itself")
 

@@ -40,6 +40,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             await run_in_threadpool(calls.start, active)
         if settings.billing_rater_in_process:
             active.start_rater()
+            if settings.billing_closer_in_process:  # periods close by themselves
+                from composition.billing import start_closer
+
+                start_closer(active)
         hub = EventHub(active.source)
         app.state.hub = hub
         active.on_append.append(hub.wake)

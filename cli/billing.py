@@ -104,3 +104,11 @@ def xdrs(
             row["reason"] or "",
         )
     console.print(table)
+
+
+# -- billing part 2: periods, replay, reprocess (cli/invoicing.py) ------------------------
+from cli.invoicing import close, replay, reprocess  # noqa: E402
+
+billing_app.command("close")(close)
+billing_app.command("replay")(replay)
+billing_app.command("reprocess")(reprocess)

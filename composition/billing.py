@@ -5,15 +5,18 @@ billing (`billing`: currency, zone, billing period, own tariff)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.billing.application import BillingService
+from domain.billing.application import BillingService, never_closed
+from domain.shared.aggregate import iso
 from domain.shared.actor import CommandContext
 
 if TYPE_CHECKING:
+    from adapters.invoicing import Invoicer
     from composition.runtime import Runtime
     from projections.billing import BillingQueries
 
@@ -21,7 +24,51 @@ if TYPE_CHECKING:
 def service(runtime: Runtime) -> BillingService:
     found = runtime.services["billing"]
     assert isinstance(found, BillingService)
+    if found.period_closed is never_closed:  # usage into a closed period is refused (409)
+        from projections.invoices import InvoiceQueries
+
+        closed = InvoiceQueries(runtime.db).period_closed
+        found.period_closed = lambda customer, at: closed(str(customer), at)
     return found
+
+
+def invoicer(runtime: Runtime) -> Invoicer:
+    """The process's closer / replayer / reprocessor (adapters/invoicing.py)."""
+    found = runtime.__dict__.get("_billing_invoicer")
+    if found is None:
+        from datetime import timedelta
+
+        from adapters.invoicing import Invoicer
+
+        settings = runtime.settings
+        found = Invoicer(
+            service(runtime),
+            runtime.db,
+            runtime.rater(),
+            tax_percent=settings.billing_tax_percent,
+            grace=timedelta(seconds=settings.billing_close_grace),
+            clock=runtime.clock,
+            calls_up=lambda customer, end: _calls_up(runtime, customer, end),
+        )
+        runtime.__dict__["_billing_invoicer"] = found
+    return found
+
+
+def start_closer(runtime: Runtime) -> None:
+    """Close due periods in the background (serve), every minute."""
+    runtime._start("billing-closer", invoicer(runtime).run)
+
+
+def _calls_up(runtime: Runtime, customer_id: UUID, end: datetime) -> int:
+    """Calls of the customer still up that started before `end` (the calls read model)."""
+    with runtime.db.transaction(readonly=True) as tx:
+        row = tx.fetchone(
+            "SELECT COUNT(*) AS n FROM calls c WHERE c.active = 1 AND c.started_at < %s"
+            " AND EXISTS (SELECT 1 FROM call_parties p WHERE p.call_id = c.call_id"
+            " AND p.customer_id = %s)",
+            (iso(end), str(customer_id)),
+        )
+    return int(row["n"]) if row else 0
 
 
 def queries(runtime: Runtime) -> BillingQueries:

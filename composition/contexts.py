@@ -16,6 +16,7 @@ from pydantic import Field
 
 from composition import billing, provisioning
 from domain.billing import aggregates as billing_aggregates
+from domain.billing import invoices as billing_invoices
 from domain.billing import xdrs
 from domain.billing.application import BillingService
 from domain.calls import calls, legs, queues
@@ -280,14 +281,16 @@ CALLS = Context(
 # -- billing: customer classes, tariffs, rating legs into xDRs --------------------------
 def _billing_projections(runtime: Runtime) -> Sequence[Projection]:
     from projections.billing import BillingProjection
+    from projections.invoices import InvoicesProjection
 
-    return [BillingProjection()]
+    return [BillingProjection(), InvoicesProjection()]
 
 
 def _billing_routers() -> Sequence[APIRouter]:
     from api.routers import billing as billing_routes
+    from api.routers import invoices as invoice_routes
 
-    return [billing_routes.router]
+    return [billing_routes.router, invoice_routes.router]
 
 
 def _billing_cli() -> Sequence[tuple[str, Any]]:
@@ -305,6 +308,9 @@ BILLING = Context(
         billing_aggregates.ProductBilling,
         billing_aggregates.ResellerBilling,
         xdrs.Leg,
+        billing_invoices.BillingPeriod,
+        billing_invoices.Invoice,
+        billing_invoices.ReprocessJob,
     ],
     service=BillingService,
     projections=_billing_projections,

@@ -16,7 +16,7 @@ from domain.billing.aggregates import (
     ResellerBilling,
     Tariff,
 )
-from domain.billing.xdrs import CUSTOMER, Leg
+from domain.billing.xdrs import CUSTOMER, RERATED_FIELDS, Leg
 from domain.directory.access import Scope
 from domain.shared.aggregate import iso, plain
 from projections.base import Projection
@@ -284,6 +284,17 @@ class BillingProjection(Projection):
             f"INSERT INTO billing_xdrs ({', '.join(names)})"
             f" VALUES ({', '.join(['%s'] * len(names))}) ON CONFLICT (id) DO NOTHING",
             [values[n] for n in names],
+        )
+
+    @apply.register
+    def _rerated(self, event: Leg.Rerated, tx: Transaction, position: int) -> None:
+        """A reprocess priced the xDR again (billing part 2); `position` orders them."""
+        values = {name: plain(getattr(event, name)) for name in RERATED_FIELDS}
+        values["rate"] = json.dumps(event.rate) if event.rate is not None else None
+        sets = ", ".join(f"{name} = %s" for name in values)
+        tx.execute(
+            f"UPDATE billing_xdrs SET {sets}, position = %s WHERE id = %s AND position < %s",
+            [*values.values(), position, str(event.originator_id), position],
         )
 
     @staticmethod

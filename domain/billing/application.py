@@ -22,6 +22,7 @@ from domain.billing.aggregates import (
     ResellerBilling,
     Tariff,
 )
+from domain.billing.invoicing import InvoicingUseCases
 from domain.billing.xdrs import CUSTOMER, Leg
 from domain.calls.legs import Direction, Service, usage_leg_id
 from domain.calls.legs import Leg as CallLeg
@@ -83,7 +84,7 @@ class Recorded:
     new: bool  # False: this record_id was recorded before, nothing was appended
 
 
-class BillingService(SwitchlogApplication):
+class BillingService(InvoicingUseCases, SwitchlogApplication):
     """Customer classes, tariffs and their rates, what billing attaches to customers,
     products and resellers, usage records, and the xDRs the rater computes."""
 

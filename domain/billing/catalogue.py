@@ -55,6 +55,7 @@ class Party:
 class ClassRule:
     method: Rounding
     usage_precision: int
+    invoice_precision: int = DEFAULT_PRECISION
 
 
 DEFAULT_CLASS = ClassRule(DEFAULT_METHOD, DEFAULT_PRECISION)
@@ -120,7 +121,7 @@ class Catalogue:
 
     def _class_created(self, event: Any) -> None:
         self.classes[event.originator_id] = ClassRule(
-            Rounding(event.rounding), event.usage_precision
+            Rounding(event.rounding), event.usage_precision, event.invoice_precision
         )
 
     def _classified(self, event: Any) -> None:

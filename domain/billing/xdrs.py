@@ -16,6 +16,20 @@ from domain.shared.owners import Owner
 CUSTOMER, RESELLER = "customer", "reseller"
 LEVELS = (CUSTOMER, RESELLER)
 RATED, UNRATED = "rated", "unrated"
+#: What a reprocess may change in an xDR (`Leg.Rerated`).
+RERATED_FIELDS = (
+    "status",
+    "reason",
+    "tariff_id",
+    "rate_prefix",
+    "rate",
+    "period",
+    "amount",
+    "currency",
+    "rounding",
+    "precision",
+    "charged_seconds",
+)
 
 
 def xdr_id(leg_id: UUID, level: str) -> UUID:
@@ -124,6 +138,43 @@ class Leg(SwitchlogAggregate):
         self.precision = precision
         self.tracking_id = tracking_id
         self.previous_tracking_id = previous_tracking_id
+
+    class Rerated(SwitchlogAggregate.Event):
+        """Reprocessed (billing part 2): the xDR priced again against the catalogue of a
+        later position (a tariff or rounding fix), with its old amount and the cause."""
+
+        status: str
+        reason: str | None
+        tariff_id: UUID | None
+        rate_prefix: str | None
+        rate: dict[str, Any] | None
+        period: str | None
+        amount: Decimal | None
+        currency: str | None
+        rounding: str
+        precision: int
+        charged_seconds: int | None
+        old_amount: Decimal | None
+        cause: str
+        reprocess_id: UUID
+
+        def apply(self, aggregate: Any) -> None:
+            for name in RERATED_FIELDS:
+                setattr(aggregate, name, getattr(self, name))
+
+    def rerate(
+        self, fields: dict[str, Any], old_amount: Decimal | None, cause: str, reprocess_id: UUID
+    ) -> None:
+        self.trigger_event(
+            self.Rerated,
+            **{name: fields[name] for name in RERATED_FIELDS},
+            old_amount=old_amount,
+            cause=cause,
+            reprocess_id=reprocess_id,
+        )
+
+    def owners(self) -> Sequence[Owner]:
+        return self.created_owners(self.id, vars(self))
 
     @classmethod
     def created_owners(cls, aggregate_id: UUID, fields: dict[str, Any]) -> Sequence[Owner]:

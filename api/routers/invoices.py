@@ -1,0 +1,311 @@
+"""HTTP: billing periods closed into invoices, invoices (JSON and HTML), balances, and
+reprocess jobs (billing part 2)."""
+
+from __future__ import annotations
+
+import html
+import threading
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
+
+from api.deps import ContextDep, RuntimeDep
+from api.openapi import problems
+from api.routers.common import Limit, Offset
+from api.routing import ProblemRoute
+from api.schemas import Page, Strict
+from composition.billing import invoicer, service
+from composition.runtime import Runtime
+from domain.directory.access import Scope
+from domain.shared.actor import CommandContext
+from domain.shared.errors import ForbiddenError, NotFoundError
+from domain.shared.permissions import Access, Section
+from projections.invoices import InvoiceQueries
+
+router = APIRouter(route_class=ProblemRoute)
+PeriodId = Field(
+    min_length=7,
+    max_length=10,
+    pattern=r"^[0-9]{4}-([0-9]{2}|W[0-9]{2}|[0-9]{2}-[0-9]{2})$",
+    examples=["2026-10", "2026-W41", "2026-10-05"],
+)
+
+
+class PeriodClose(Strict):
+    customer_id: UUID
+    period: str = PeriodId
+
+
+class InvoiceSummary(BaseModel):
+    id: UUID
+    customer_id: UUID
+    reseller_id: UUID | None
+    period: str
+    version: int = Field(description="1 when the period closed; each reprocess adds one")
+    status: Literal["issued", "void"]
+    total: str = Field(description="A decimal string, rounded once at the invoice precision")
+    currency: str | None
+    content_hash: str = Field(description="SHA-256 (hex) of RFC 8785 JSON of lines and totals")
+    replaces: UUID | None
+    replaced_by: UUID | None
+    issued_at: datetime
+
+
+class XdrChange(BaseModel):
+    leg_id: UUID
+    connect_time: str
+    cld: str | None
+    old_amount: str | None
+    new_amount: str | None
+    cause: str
+
+
+class InvoicePublic(InvoiceSummary):
+    start: datetime
+    end: datetime
+    position: int = Field(description="The log position the invoice was computed at")
+    lines: list[dict[str, Any]]
+    totals: dict[str, Any]
+    reason: str | None
+    changes: list[XdrChange] = Field(description="Each xDR a reprocess changed, and why")
+
+
+class Balance(BaseModel):
+    customer_id: UUID
+    currency: str | None
+    charges: str = Field(description="The sum of the customer's rated charges (postpaid)")
+    xdrs: int
+    updated_at: datetime | None
+
+
+class ReprocessCreate(Strict):
+    period: str = PeriodId
+    customer_id: UUID | None = None
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ReprocessAccepted(BaseModel):
+    id: UUID
+
+
+class ReprocessedInvoice(BaseModel):
+    customer_id: UUID
+    old_invoice_id: UUID
+    new_invoice_id: UUID
+    old_total: str
+    new_total: str
+    xdrs_changed: int
+    changes: list[XdrChange]
+
+
+class ReprocessJobPublic(BaseModel):
+    id: UUID
+    period: str
+    customer_id: UUID | None
+    reason: str
+    status: Literal["running", "completed", "failed"]
+    error: str | None
+    invoices: list[ReprocessedInvoice]
+    requested_at: datetime
+    updated_at: datetime
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **row,
+        "version": row["version_number"],
+        "start": row["start_at"],
+        "end": row["end_at"],
+    }
+
+
+def _reader(ctx: CommandContext) -> Scope:
+    ctx.require(Section.BILLING, Access.READ)
+    scope = Scope.of(ctx.actor)
+    if not (scope.unrestricted or scope.reseller_id or scope.customer_id):
+        raise ForbiddenError("invoices are for customers, their resellers and the operator")
+    return scope
+
+
+def _visible(scope: Scope, row: dict[str, Any] | None, what: str) -> dict[str, Any]:
+    if row is None or not scope.sees_customer(
+        UUID(row["customer_id"]), UUID(row["reseller_id"]) if row["reseller_id"] else None
+    ):
+        raise NotFoundError(f"{what} not found")
+    return row
+
+
+def _invoice(runtime: Runtime, ctx: CommandContext, invoice_id: UUID) -> dict[str, Any]:
+    scope = _reader(ctx)
+    row = InvoiceQueries(runtime.db).invoice(str(invoice_id))
+    return _public(_visible(scope, row, f"invoice {invoice_id}"))
+
+
+@router.post(
+    "/v1/billing/periods/close",
+    tags=["billing"],
+    status_code=201,
+    response_model=InvoicePublic,
+    responses={
+        200: {"model": InvoicePublic, "description": "Closed before: its first invoice"},
+        **problems(403, 404, 409, 422),
+    },
+)
+def close_period(body: PeriodClose, runtime: RuntimeDep, ctx: ContextDep) -> Any:
+    """Close the customer's billing period (`2026-10`, `2026-W41`, `2026-10-05`, in the
+    customer's zone) and issue its invoice; 409 while one of its calls is still up. Usage
+    into a closed period is refused (409 `period_closed`): reprocess it instead."""
+    queries = InvoiceQueries(runtime.db)
+    before = service(runtime).closed_invoice(body.customer_id, body.period)
+    made = invoicer(runtime).close(ctx, body.customer_id, body.period)
+    row = runtime.read_your_writes("billing_invoices", lambda: queries.invoice(str(made)))
+    if row is None:
+        raise NotFoundError(f"invoice {made} not shown yet; GET /v1/invoices/{made}")
+    shown = InvoicePublic.model_validate(_public(row)).model_dump(mode="json")
+    return JSONResponse(shown, status_code=200 if before else 201)
+
+
+@router.get(
+    "/v1/invoices", tags=["billing"], response_model=Page[InvoiceSummary], responses=problems(403)
+)
+def list_invoices(
+    runtime: RuntimeDep,
+    ctx: ContextDep,
+    customer_id: UUID | None = None,
+    period: Annotated[str | None, Query(max_length=10)] = None,
+    status: Literal["issued", "void"] | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """Invoices the caller may see, every version (void ones too), by period."""
+    scope = _reader(ctx)
+    filters = {
+        "customer_id": str(customer_id) if customer_id else None,
+        "period": period,
+        "status": status,
+    }
+    items, next_offset = InvoiceQueries(runtime.db).invoices(scope, filters, limit, offset)
+    return {"items": [_public(i) for i in items], "next": next_offset}
+
+
+@router.get(
+    "/v1/invoices/{invoice_id}",
+    tags=["billing"],
+    response_model=InvoicePublic,
+    responses=problems(403, 404),
+)
+def get_invoice(invoice_id: UUID, runtime: RuntimeDep, ctx: ContextDep) -> dict[str, Any]:
+    """One invoice version: lines, totals, the log position it was computed at, and (for a
+    reprocessed one) each changed xDR with its old and new amount and the cause."""
+    return _invoice(runtime, ctx, invoice_id)
+
+
+@router.get(
+    "/v1/invoices/{invoice_id}/html",
+    tags=["billing"],
+    response_class=HTMLResponse,
+    responses={200: {"content": {"text/html": {}}}, **problems(403, 404)},
+)
+def invoice_html(invoice_id: UUID, runtime: RuntimeDep, ctx: ContextDep) -> HTMLResponse:
+    """The invoice rendered as an HTML page (print it to PDF)."""
+    return HTMLResponse(render_html(_invoice(runtime, ctx, invoice_id)))
+
+
+def render_html(invoice: dict[str, Any]) -> str:
+    e = html.escape
+    totals = invoice["totals"]
+    rows = "".join(
+        f"<tr><td>{e(line['service'])}</td><td>{e(line['direction'])}</td>"
+        f"<td>{line['xdrs']}</td><td>{line['charged_seconds']}</td>"
+        f"<td>{e(line['quantity'])}</td><td>{e(line['amount'])}</td></tr>"
+        for line in invoice["lines"]
+    )
+    currency = e(str(totals.get("currency") or ""))
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>Invoice {e(invoice['period'])}</title></head><body>"
+        f"<h1>Invoice {e(invoice['period'])} (version {invoice['version']},"
+        f" {e(invoice['status'])})</h1>"
+        f"<p>Customer {e(str(invoice['customer_id']))}; id {e(str(invoice['id']))}</p>"
+        "<table><tr><th>service</th><th>direction</th><th>xDRs</th><th>seconds</th>"
+        f"<th>quantity</th><th>amount</th></tr>{rows}</table>"
+        f"<p>Subtotal {e(totals['subtotal'])} {currency}<br>"
+        f"Tax ({e(totals['tax_percent'])} %) {e(totals['tax'])} {currency}<br>"
+        f"<strong>Total {e(totals['total'])} {currency}</strong></p>"
+        f"<p><small>content hash {e(invoice['content_hash'])}</small></p></body></html>"
+    )
+
+
+@router.get(
+    "/v1/customers/{customer_id}/balance",
+    tags=["billing"],
+    response_model=Balance,
+    responses=problems(403, 404),
+)
+def get_balance(customer_id: UUID, runtime: RuntimeDep, ctx: ContextDep) -> dict[str, Any]:
+    """The customer's balance: the sum of its rated charges (corrected by reprocesses)."""
+    scope = _reader(ctx)
+    if runtime.directory_queries.get("customers", scope, str(customer_id)) is None:
+        raise NotFoundError(f"customer {customer_id} not found")
+    row = InvoiceQueries(runtime.db).balance(str(customer_id))
+    if row is None:
+        return {
+            "customer_id": customer_id,
+            "currency": None,
+            "charges": "0",
+            "xdrs": 0,
+            "updated_at": None,
+        }
+    return row
+
+
+@router.post(
+    "/v1/billing/reprocess",
+    tags=["billing"],
+    status_code=202,
+    response_model=ReprocessAccepted,
+    responses=problems(403, 404, 422),
+)
+def reprocess(body: ReprocessCreate, runtime: RuntimeDep, ctx: ContextDep) -> JSONResponse:
+    """Reprocess a period after a tariff or rounding fix (admins): each invoice whose
+    content changes is voided and its next version issued with the diff. A job: follow it
+    at `GET /v1/billing/reprocess/{id}`."""
+    job_id = service(runtime).request_reprocess(ctx, body.period, body.customer_id, body.reason)
+    worker = invoicer(runtime)
+    threading.Thread(
+        target=_run_job, args=(worker, ctx, job_id), name="billing-reprocess", daemon=True
+    ).start()
+    location = f"/v1/billing/reprocess/{job_id}"
+    return JSONResponse({"id": str(job_id)}, status_code=202, headers={"Location": location})
+
+
+def _run_job(worker: Any, ctx: CommandContext, job_id: UUID) -> None:
+    try:
+        worker.reprocess(ctx, job_id)
+    except Exception:  # recorded on the job (Failed) by reprocess itself
+        return
+
+
+@router.get(
+    "/v1/billing/reprocess/{job_id}",
+    tags=["billing"],
+    response_model=ReprocessJobPublic,
+    responses=problems(403, 404),
+)
+def get_reprocess(job_id: UUID, runtime: RuntimeDep, ctx: ContextDep) -> dict[str, Any]:
+    """The job's status and, per invoice, the old and new totals, the new invoice's id and
+    each changed xDR (old amount, new amount, cause)."""
+    ctx.require(Section.BILLING, Access.READ)
+    Scope.of(ctx.actor).require_admin()
+    queries = InvoiceQueries(runtime.db)
+    job = queries.job(str(job_id))
+    if job is None:
+        raise NotFoundError(f"reprocess job {job_id} not found")
+    for entry in job["invoices"]:
+        new = queries.invoice(entry["new_invoice_id"])
+        entry["changes"] = new["changes"] if new else []
+    return job

@@ -115,6 +115,14 @@ class Settings(BaseSettings):
         description="Rate finished legs into xDRs in the API process (serve, like the"
         " projections); turn it off when `switchlog billing rate` runs as its own worker",
     )
+    billing_charger_in_process: bool = Field(
+        True,
+        description="Make subscription charges and credits when due in the API process"
+        " (`switchlog billing charge` does it as its own worker)",
+    )
+    billing_charge_poll_seconds: float = Field(
+        30.0, gt=0, description="How often the charger looks for charges that are due"
+    )
     billing_close_grace: float = Field(
         3600.0,
         ge=0,

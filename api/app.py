@@ -44,6 +44,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 from composition.billing import start_closer
 
                 start_closer(active)
+        if settings.billing_charger_in_process:
+            from composition.billing import start_charger
+
+            start_charger(active)
         hub = EventHub(active.source)
         app.state.hub = hub
         active.on_append.append(hub.wake)

@@ -42,6 +42,27 @@ def rate(
         rt.close()
 
 
+@billing_app.command("charge")
+def charge(
+    once: Annotated[
+        bool, typer.Option("--once", help="Make the charges due now, then exit")
+    ] = False,
+) -> None:
+    """Make subscription fees and credits when due, as xDRs, until stopped (the one in
+    `serve` is turned off with SWITCHLOG_BILLING_CHARGER_IN_PROCESS=false)."""
+    from composition.billing import charger
+
+    rt = worker_runtime()
+    try:
+        made = charger(rt)
+        if once:
+            console.print(f"{made.charge()} charges made")
+            return
+        made.run(until_signalled(), rt.settings.billing_charge_poll_seconds)
+    finally:
+        rt.close()
+
+
 @rate_table_app.command("upload")
 def rate_table_upload(
     tariff: Annotated[UUID, typer.Option(help="The tariff's id")],

@@ -12,8 +12,8 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.billing.application import BillingService, never_closed
-from domain.shared.aggregate import iso
 from domain.shared.actor import CommandContext
+from domain.shared.aggregate import iso
 
 if TYPE_CHECKING:
     from adapters.invoicing import Invoicer
@@ -146,3 +146,17 @@ class ResellerBillingFields(BaseModel):
     tariff_id: UUID | None = Field(
         None, description="The reseller's own tariff: the operator's price to the reseller"
     )
+
+
+# -- the charger: subscription fees and credits when due --------------------------------
+def charger(runtime: Runtime) -> Any:
+    """The subscription charger (adapters/charger.py), not yet running."""
+    from adapters.charger import Charger
+
+    return Charger(service(runtime), runtime.db, runtime.clock)
+
+
+def start_charger(runtime: Runtime) -> None:
+    made = charger(runtime)
+    poll = runtime.settings.billing_charge_poll_seconds
+    runtime._start("billing-charger", lambda stop: made.run(stop, poll))

@@ -17,7 +17,7 @@ from pydantic import Field
 from composition import billing, provisioning
 from domain.billing import aggregates as billing_aggregates
 from domain.billing import invoices as billing_invoices
-from domain.billing import xdrs
+from domain.billing import subscriptions, xdrs
 from domain.billing.application import BillingService
 from domain.calls import calls, legs, queues
 from domain.calls.application import CallsService
@@ -282,15 +282,17 @@ CALLS = Context(
 def _billing_projections(runtime: Runtime) -> Sequence[Projection]:
     from projections.billing import BillingProjection
     from projections.invoices import InvoicesProjection
+    from projections.subscriptions import SubscriptionsProjection
 
-    return [BillingProjection(), InvoicesProjection()]
+    return [BillingProjection(), SubscriptionsProjection(), InvoicesProjection()]
 
 
 def _billing_routers() -> Sequence[APIRouter]:
     from api.routers import billing as billing_routes
     from api.routers import invoices as invoice_routes
+    from api.routers import subscriptions as subscription_routes
 
-    return [billing_routes.router, invoice_routes.router]
+    return [billing_routes.router, subscription_routes.router, invoice_routes.router]
 
 
 def _billing_cli() -> Sequence[tuple[str, Any]]:
@@ -311,6 +313,7 @@ BILLING = Context(
         billing_invoices.BillingPeriod,
         billing_invoices.Invoice,
         billing_invoices.ReprocessJob,
+        *subscriptions.AGGREGATES,
     ],
     service=BillingService,
     projections=_billing_projections,

@@ -23,6 +23,7 @@ from domain.billing.aggregates import (
     Tariff,
 )
 from domain.billing.invoicing import InvoicingUseCases
+from domain.billing.subscriptions import OutageCommands, SubscriptionCommands
 from domain.billing.xdrs import CUSTOMER, Leg
 from domain.calls.legs import Direction, Service, usage_leg_id
 from domain.calls.legs import Leg as CallLeg
@@ -84,7 +85,7 @@ class Recorded:
     new: bool  # False: this record_id was recorded before, nothing was appended
 
 
-class BillingService(InvoicingUseCases, SwitchlogApplication):
+class BillingService(SubscriptionCommands, OutageCommands, InvoicingUseCases, SwitchlogApplication):
     """Customer classes, tariffs and their rates, what billing attaches to customers,
     products and resellers, usage records, and the xDRs the rater computes."""
 
@@ -284,25 +285,29 @@ class BillingService(InvoicingUseCases, SwitchlogApplication):
         """Append each xDR (with the context naming the leg event that caused it). An xDR
         already in the log (a leg delivered twice, a rater restarted) is left as it is.
         Returns how many were new."""
-        made = []
-        for fields, context in rated:
-            with acting_as(context), ticking(self.clock):
-                made.append(Leg(**fields))
-        if not made:
+        given = list(rated)
+        if not given:
             return 0
         try:
-            self.save(*made)
-            return len(made)
+            self.save(*self._xdrs(given))
+            return len(given)
         except IntegrityError:
             pass
         new = 0
-        for xdr in made:  # some were there already: the others one by one
-            try:
-                self.save(xdr)
+        for one in given:  # some were there already: the others one by one, made anew
+            try:  # (a failed save has taken the pending events of the aggregates it had)
+                self.save(*self._xdrs([one]))
                 new += 1
             except IntegrityError:
                 continue
         return new
+
+    def _xdrs(self, rated: Iterable[tuple[dict[str, Any], CommandContext]]) -> list[Leg]:
+        made = []
+        for fields, context in rated:
+            with acting_as(context), ticking(self.clock):
+                made.append(Leg(**fields))
+        return made
 
     # -- helpers -------------------------------------------------------------------------
     @staticmethod

@@ -1,0 +1,189 @@
+"""The charger: follows the clock and appends each subscription's due charges and credits
+as xDRs (`billing.Leg.Rated` with service "subscription" or "credit"), through the same
+path as calls, so an invoice that sums a period's xDRs includes them.
+
+Each charge's leg id is `uuid5(subscription, kind and local period start)` and its xDR id
+`uuid5(leg id, level)`: a charge made twice (two chargers, a restart) is an integrity
+conflict, left as it is. What is due is computed by `domain.billing.fees` from the
+subscriptions read model; charges already shown in `billing_xdrs` are not tried again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from adapters.observability import FailureLog
+from adapters.sql import Database
+from domain.billing import fees
+from domain.billing.application import BillingService
+from domain.billing.rounding import DEFAULT_METHOD, Rounding, RoundingRule
+from domain.billing.subscriptions import RESELLER_LEVEL
+from domain.billing.xdrs import CUSTOMER, RATED, RESELLER
+from domain.shared.actor import Actor, CommandContext
+from domain.shared.aggregate import iso
+from domain.shared.clock import SYSTEM_CLOCK, Clock
+from projections.subscriptions import SubscriptionQueries
+
+log = logging.getLogger(__name__)
+CHARGER = Actor.system("billing-charger")
+#: Ended subscriptions are still looked at this long (a refund, the last credits).
+LOOKBACK = timedelta(days=40)
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+class Charger:
+    """Makes the charges that are due; see the module docstring."""
+
+    def __init__(self, service: BillingService, db: Database, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.service = service
+        self.db = db
+        self.clock = clock
+        self.queries = SubscriptionQueries(db)
+        self.failures = FailureLog(log, "the billing charger")
+
+    def charge(self) -> int:
+        """Append every charge due by now; returns how many were new."""
+        now = self.clock.now()
+        made: list[tuple[dict[str, Any], CommandContext]] = []
+        context = CommandContext(CHARGER)
+        for row in self.queries.running(iso(now - LOOKBACK)):
+            term = self._term(row)
+            if term is None:
+                continue
+            outages = [
+                fees.Outage(o["condition"], _time(o["start"]), _time(o["end_at"]))  # type: ignore[arg-type]
+                for o in self.queries.outages(row["account_id"], row["customer_id"])
+            ]
+            charges = fees.due(term, now, self._rule(row), outages)
+            legs = {c.leg_id(term.id): c for c in charges}
+            for leg_id in self._charged(list(legs), self._level(row)):
+                legs.pop(leg_id)
+            made += [(self._xdr(row, term, leg, charge), context) for leg, charge in legs.items()]
+        return self.service.record_xdrs(made) if made else 0
+
+    def run(self, stop: threading.Event, poll_seconds: float = 30.0) -> None:
+        """Charge until `stop` is set; a failing round is tried again, never skipped."""
+        while not stop.is_set():
+            try:
+                self.charge()
+            except Exception as error:
+                self.failures.failed("charging subscriptions", error)
+            stop.wait(poll_seconds)
+
+    # -- helpers -------------------------------------------------------------------------
+    def _term(self, row: dict[str, Any]) -> fees.Term | None:
+        start = datetime.fromisoformat(row["start"])
+        if row["activation"] == fees.AT_FIRST_USAGE:
+            first = self._first_usage(row["account_id"], row["start"])
+            if first is None:
+                return None
+            start = first
+        plan = fees.Plan(
+            fee=Decimal(row["fee"]),
+            period=row["period"],
+            charged=row["charged"],
+            prorate=bool(row["prorate"]),
+            activation=row["activation"],
+            precision=int(row["precision"]),
+            credit_conditions=tuple(json.loads(row["credit_conditions"])),
+        )
+        adjustment = (
+            fees.Adjustment(row["adjustment_kind"], Decimal(row["adjustment_value"]))
+            if row["adjustment_kind"]
+            else None
+        )
+        ended = _time(row["ended_at"])
+        if ended is not None and ended <= start:
+            return None
+        return fees.Term(UUID(row["id"]), plan, row["zone"], start, ended, adjustment)
+
+    def _first_usage(self, account_id: str, since: str) -> datetime | None:
+        with self.db.transaction(readonly=True) as tx:
+            found = tx.fetchone(
+                "SELECT MIN(connect_time) AS first FROM billing_xdrs WHERE account_id = %s"
+                " AND level = 'customer' AND service NOT IN ('subscription', 'credit')"
+                " AND connect_time >= %s",
+                (account_id, since),
+            )
+        return _time(found["first"]) if found and found["first"] else None
+
+    def _rule(self, row: dict[str, Any]) -> RoundingRule:
+        method = DEFAULT_METHOD
+        if row["level"] != RESELLER_LEVEL:
+            with self.db.transaction(readonly=True) as tx:
+                found = tx.fetchone(
+                    "SELECT c.rounding FROM billing_customers b JOIN billing_classes c"
+                    " ON c.id = b.customer_class_id WHERE b.customer_id = %s",
+                    (row["customer_id"],),
+                )
+            if found:
+                method = Rounding(found["rounding"])
+        return RoundingRule(method, int(row["precision"]))
+
+    @staticmethod
+    def _level(row: dict[str, Any]) -> str:
+        return RESELLER if row["level"] == RESELLER_LEVEL else CUSTOMER
+
+    def _charged(self, leg_ids: list[UUID], level: str) -> list[UUID]:
+        if not leg_ids:
+            return []
+        marks = ", ".join(["%s"] * len(leg_ids))
+        with self.db.transaction(readonly=True) as tx:
+            rows = tx.fetchall(
+                f"SELECT leg_id FROM billing_xdrs WHERE level = %s AND leg_id IN ({marks})",
+                [level, *(str(leg) for leg in leg_ids)],
+            )
+        return [UUID(r["leg_id"]) for r in rows]
+
+    def _xdr(
+        self, row: dict[str, Any], term: fees.Term, leg_id: UUID, charge: fees.Charge
+    ) -> dict[str, Any]:
+        adjustment = term.adjustment
+        return {
+            "leg_id": leg_id,
+            "level": self._level(row),
+            "account_id": UUID(row["account_id"]),
+            "customer_id": UUID(row["customer_id"]),
+            "reseller_id": UUID(row["reseller_id"]) if row["reseller_id"] else None,
+            "service": charge.service,
+            "direction": "outgoing",
+            "access_code": "outgoing",
+            "cli": "",
+            "cld": "",
+            "connect_time": charge.start,
+            "disconnect_time": charge.end,
+            "duration_seconds": 0,
+            "charged_seconds": None,
+            "quantity": Decimal(charge.days),
+            "unit": "day",
+            "status": RATED,
+            "reason": None,
+            "tariff_id": None,
+            "rate_prefix": None,
+            "rate": {
+                "subscription_id": row["id"],
+                "plan_id": row["plan_id"],
+                "fee": row["fee"],
+                "fee_adjusted": str(fees.fee_of(term)),
+                "adjustment": f"{adjustment.kind} {adjustment.value}" if adjustment else None,
+                "days": str(charge.days),
+                "period_days": str(charge.period_days),
+                "detail": charge.detail,
+            },
+            "period": None,
+            "amount": charge.amount,
+            "currency": row["currency"],
+            "rounding": self._rule(row).method.value,
+            "precision": int(row["precision"]),
+            "tracking_id": None,
+            "previous_tracking_id": None,
+        }

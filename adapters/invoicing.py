@@ -109,13 +109,25 @@ class Invoicer:
     def head(self) -> int:
         return self.service.recorder.max_notification_id() or 0
 
-    def xdrs_of(self, customer_id: UUID, period: periods.Period, position: int) -> list[dict]:
+    def xdrs_of(
+        self,
+        customer_id: UUID,
+        period: periods.Period,
+        position: int,
+        reprocess_id: UUID | None = None,
+    ) -> list[dict]:
         """The customer-level xDRs of the customer whose connect time is in the period, as
-        the log holds them up to `position` (corrections applied), in connect-time order."""
+        the log holds them up to `position` (corrections applied, and those of the
+        reprocess `reprocess_id`, appended with the invoice it issued), by connect time."""
         found: dict[UUID, dict[str, Any]] = {}
         decode = self.service.mapper.to_domain_event
-        for notification in self._notifications([RATED, RERATED], position):
+        stop = position if reprocess_id is None else self.head()
+        for notification in self._notifications([RATED, RERATED], stop):
+            if notification.id > position and (notification.topic == RATED or reprocess_id is None):
+                continue
             event = decode(notification)
+            if notification.id > position and event.reprocess_id != reprocess_id:
+                continue
             if notification.topic == RATED:
                 if (
                     event.customer_id != customer_id
@@ -239,7 +251,7 @@ class Invoicer:
         position = issued.position
         catalogue = self.rater.catalogue_at(position)
         period = self._period(catalogue, customer_id, period_id)
-        xdrs = self.xdrs_of(customer_id, period, position)
+        xdrs = self.xdrs_of(customer_id, period, position, issued.reprocess_id)
         tax = Decimal(issued.totals["tax_percent"])
         content = self._content(catalogue, customer_id, xdrs, tax)
         replayed = Replayed(

@@ -218,6 +218,7 @@ class Invoice(SwitchlogAggregate):
         replaces: UUID | None
         reason: str | None
         xdr_changes: list[dict[str, Any]]
+        reprocess_id: UUID | None
 
     def __init__(
         self,
@@ -234,6 +235,7 @@ class Invoice(SwitchlogAggregate):
         replaces: UUID | None = None,
         reason: str | None = None,
         xdr_changes: list[dict[str, Any]] | None = None,
+        reprocess_id: UUID | None = None,
     ) -> None:
         self.customer_id = customer_id
         self.reseller_id = reseller_id
@@ -248,6 +250,7 @@ class Invoice(SwitchlogAggregate):
         self.replaces = replaces
         self.reason = reason
         self.xdr_changes = xdr_changes or []
+        self.reprocess_id = reprocess_id  # its xDR corrections (Leg.Rerated) name it
         self.status = ISSUED
         self.replaced_by: UUID | None = None
 

@@ -165,6 +165,7 @@ class InvoicingUseCases(_Application):
                 replaces=old.id,
                 reason=reason,
                 xdr_changes=[diff for _, _, diff in changes],
+                reprocess_id=job_id,
             )
             old.void(new.id, reason)
             corrected = []

@@ -16,6 +16,7 @@ from composition.runtime import Runtime
 from domain.billing.invoices import BillingPeriod, Invoice, invoice_id, period_key
 from domain.shared.actor import Actor, CommandContext
 from domain.shared.permissions import Access, Section
+from tests.conftest import eventually
 from tests.integration.billing_helpers import Headers, billed_account, rate, tariff, usage
 from tests.integration.helpers import assert_problem, create
 
@@ -197,3 +198,223 @@ def test_replay_gives_the_issued_hash_from_the_log_alone(
     assert replayed.content_hash == invoice["content_hash"]
     assert (tmp_path / "scratch" / "invoice.json").exists()
     assert len((tmp_path / "scratch" / "xdrs.jsonl").read_text().splitlines()) == 2
+
+
+def test_replay_cli_prints_the_same_hash_on_every_store(
+    client: TestClient, admin: Headers, runtime: Runtime, settings: Any, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    setup = billed(client, admin)
+    account, customer = setup["account"]["id"], setup["customer"]["id"]
+    usage(client, admin, account, "4420", 95, at="2026-10-05T10:00:00+00:00")
+    usage(client, admin, account, "3312", 61, at="2026-10-07T10:00:00+00:00")
+    usage(client, admin, account, "3312", 61, at="2026-09-07T10:00:00+00:00")  # back-dated
+    usage(client, admin, account, "4420", 30, at="2026-09-30T23:59:00+00:00")
+    invoice = close(client, admin, customer, "2026-09").json()
+    env = {
+        "SWITCHLOG_STORE_URL": settings.store_url,
+        "SWITCHLOG_VAR_DIR": str(settings.var_dir),
+        "SWITCHLOG_JWT_SECRET": settings.jwt_secret.get_secret_value(),
+    }
+    result = CliRunner().invoke(
+        app,
+        [
+            "billing",
+            "replay",
+            "--customer",
+            customer,
+            "--period",
+            "2026-09",
+            "--scratch",
+            str(tmp_path / "replay"),
+        ],
+        env=env,
+    )
+    assert result.exit_code == 0, result.output
+    line = [x for x in result.output.splitlines() if x.startswith("content_hash: ")]
+    assert line == [f"content_hash: {invoice['content_hash']}"]
+    # the same usage gives the same bytes, hence the same hash, on SQLite and PostgreSQL
+    assert invoice["content_hash"] == SEPTEMBER_HASH, invoice
+
+
+SEPTEMBER_HASH = "2c3af7fe5922ae1be195416b32aeedee6c0ac3522f1f7da76e0fd30292897fa9"
+
+
+def wait_job(client: TestClient, admin: Headers, job: str) -> dict[str, Any]:
+    import time
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        shown = client.get(f"/v1/billing/reprocess/{job}", headers=admin)
+        if shown.status_code == 200 and shown.json()["status"] != "running":
+            return shown.json()  # type: ignore[no-any-return]
+        time.sleep(0.05)
+    raise AssertionError(f"job {job} still running")
+
+
+def test_reprocess_after_a_rate_fix_voids_issues_and_explains(
+    client: TestClient, admin: Headers, runtime: Runtime
+) -> None:
+    setup = billed(client, admin)
+    account, customer = setup["account"]["id"], setup["customer"]["id"]
+    tariff_id = setup["tariff"]["id"]
+    usage(client, admin, account, "4420", 95, at="2026-10-05T10:00:00+00:00")  # 0.96
+    usage(client, admin, account, "3312", 60, at="2026-10-07T10:00:00+00:00")  # 1.00
+    old = close(client, admin, customer, "2026-10").json()
+    assert old["total"] == "1.96"
+    fixed = client.post(
+        f"/v1/tariffs/{tariff_id}/rates",
+        json={"rates": [rate("33", "0.80")], "reason": "33 was overpriced"},
+        headers=admin,
+    )
+    assert fixed.status_code in (200, 201), fixed.text
+    answer = client.post(
+        "/v1/billing/reprocess",
+        json={"period": "2026-10", "customer_id": customer, "reason": "ticket 42: rate 33"},
+        headers=admin,
+    )
+    assert answer.status_code == 202, answer.text
+    job = wait_job(client, admin, answer.json()["id"])
+    assert job["status"] == "completed", job
+    (entry,) = job["invoices"]
+    assert (entry["old_invoice_id"], entry["old_total"], entry["new_total"]) == (
+        old["id"],
+        "1.96",
+        "1.76",
+    )
+    (change,) = entry["changes"]
+    assert (change["old_amount"], change["new_amount"]) == ("1.00", "0.80")
+    assert change["cause"] == "rate 33 changed: price_per_minute 1.00 -> 0.80"
+    new = client.get(f"/v1/invoices/{entry['new_invoice_id']}", headers=admin).json()
+    assert (new["version"], new["status"], new["replaces"]) == (2, "issued", old["id"])
+    assert new["reason"] == "ticket 42: rate 33"
+    still = client.get(f"/v1/invoices/{old['id']}", headers=admin).json()  # old stays readable
+    assert (still["status"], still["total"], still["replaced_by"]) == ("void", "1.96", new["id"])
+    listed = invoices(client, admin, customer_id=customer)
+    assert [(i["version"], i["status"]) for i in listed] == [(1, "void"), (2, "issued")]
+    amounts = client.get("/v1/xdrs", params={"customer_id": customer}, headers=admin).json()
+    assert [x["amount"] for x in amounts["items"]] == ["0.96", "0.80"]
+    # replaying version 1 still gives version 1's hash; version 2 its own
+    assert replay_hash(runtime, customer, "2026-10", version=1) == old["content_hash"]
+    assert replay_hash(runtime, customer, "2026-10") == new["content_hash"]
+    # nothing changed since: a second reprocess reissues nothing
+    again = client.post(
+        "/v1/billing/reprocess", json={"period": "2026-10", "reason": "again"}, headers=admin
+    )
+    assert wait_job(client, admin, again.json()["id"])["invoices"] == []
+
+
+def test_reprocess_while_calls_are_rated_loses_and_doubles_no_xdr(
+    client: TestClient, admin: Headers, runtime: Runtime
+) -> None:
+    import threading
+    from uuid import UUID
+
+    from domain.billing.application import Usage
+    from domain.shared.actor import Actor
+
+    setup = billed(client, admin)
+    account, customer = setup["account"]["id"], setup["customer"]["id"]
+    for i in range(20):
+        usage(client, admin, account, "3312", 60, at=f"2026-10-{i + 1:02d}T10:00:00+00:00")
+    close(client, admin, customer, "2026-10")
+    client.post(
+        f"/v1/tariffs/{setup['tariff']['id']}/rates",
+        json={"rates": [rate("33", "0.50")], "reason": "cheaper"},
+        headers=admin,
+    )
+    billing = service(runtime)
+    ctx = CommandContext(Actor.system("test"))
+    stop = threading.Event()
+    made: list[int] = []
+
+    def more_calls() -> None:  # November's calls, rated meanwhile by the in-process rater
+        from datetime import UTC, datetime
+
+        while not stop.is_set() and len(made) < 60:
+            n = len(made)
+            at = datetime(2026, 11, 1 + n % 28, 10, n, tzinfo=UTC)
+            billing.record_usage(ctx, Usage(UUID(account), "voice", "1", "3312", at, 60, f"n{n}"))
+            made.append(n)
+
+    worker = threading.Thread(target=more_calls)
+    worker.start()
+    job = billing.request_reprocess(ctx, "2026-10", UUID(customer), "cheaper 33")
+    (entry,) = invoicer(runtime).reprocess(ctx, job)
+    stop.set()
+    worker.join()
+    assert entry["xdrs_changed"] == 20 and entry["new_total"] == "10.00"
+
+    def xdr_counts() -> Any:
+        runtime.rater().catch_up()
+        runtime.runner.catch_up()
+        with runtime.db.transaction(readonly=True) as tx:
+            rows = tx.fetchall(
+                "SELECT leg_id, COUNT(*) AS n FROM billing_xdrs WHERE customer_id = %s"
+                " AND level = 'customer' GROUP BY leg_id",
+                (customer,),
+            )
+        return rows if len(rows) >= 20 + len(made) else None
+
+    rows = eventually(xdr_counts)
+    assert all(r["n"] == 1 for r in rows)  # none doubled
+    assert len(rows) == 20 + len(made)  # none lost
+
+
+def test_a_charge_delivered_twice_bills_once(
+    client: TestClient, admin: Headers, runtime: Runtime
+) -> None:
+    setup = billed(client, admin)
+    account, customer = setup["account"]["id"], setup["customer"]["id"]
+    usage(client, admin, account, "4420", 60, at="2026-10-05T10:00:00+00:00", record_id="r1")
+    usage(client, admin, account, "4420", 60, at="2026-10-05T10:00:00+00:00", record_id="r1")
+    rater = runtime.rater()
+    with runtime.db.transaction() as tx:  # the rater restarted from the start: every leg again
+        tx.execute("UPDATE billing_rater_state SET position = 0")
+    rater.catch_up()
+    invoice = close(client, admin, customer, "2026-10").json()
+    assert invoice["totals"]["xdrs"] == 1 and invoice["total"] == "0.60"
+    balance = client.get(f"/v1/customers/{customer}/balance", headers=admin)
+    assert balance.status_code == 200, balance.text
+    assert (balance.json()["charges"], balance.json()["xdrs"]) == ("0.60", 1)
+
+
+def test_periods_close_by_themselves_after_the_grace(
+    client: TestClient, admin: Headers, runtime: Runtime, clock: Any
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    setup = billed(client, admin)
+    account, customer = setup["account"]["id"], setup["customer"]["id"]
+    usage(client, admin, account, "4420", 60, at="2026-10-05T10:00:00+00:00")
+    closer = invoicer(runtime)
+    clock.set(datetime(2026, 11, 1, 0, 59, tzinfo=UTC))  # within the hour's grace
+    assert closer.close_due() == []
+    clock.set(datetime(2026, 11, 1, 1, 0, tzinfo=UTC) + timedelta(seconds=1))
+    (made,) = closer.close_due()
+    assert closer.close_due() == [made]  # closing again finds the same invoice
+    assert [i["id"] for i in invoices(client, admin, customer_id=customer)] == [str(made)]
+
+
+def emit_every_invoice_event(rt: Runtime, ctx: CommandContext, customer: Any, account: Any) -> None:
+    """Each event type of billing part 2 (after emit_every_billing_event's usage of
+    2026-10-05): a close, a reprocess reissuing with one corrected xDR, a failed job."""
+    from domain.billing import invoices as inv
+    from domain.billing.rounding import Rounding
+    from domain.billing.xdrs import RERATED_FIELDS, Leg, xdr_id
+    from domain.calls.legs import usage_leg_id
+
+    billing = service(rt)
+    first = invoicer(rt).close(ctx, customer, "2026-10")
+    job = billing.request_reprocess(ctx, "2026-10", customer, "round trip")
+    xdr = billing.load(xdr_id(usage_leg_id(account, "round-trip"), "customer"), Leg)
+    fields = {name: getattr(xdr, name) for name in RERATED_FIELDS}
+    fields.update(status="rated", amount=Decimal("0.10"), currency="EUR")
+    content = inv.compute([], Rounding.AWAY_FROM_ZERO, 2, Decimal(0), "EUR")
+    diff = {"leg_id": str(xdr.leg_id), "old_amount": None, "new_amount": "0.10", "cause": "rt"}
+    new = billing.reissue(ctx, first, content, 1, [(xdr.id, fields, diff)], "round trip", job)
+    billing.complete_reprocess(ctx, job, [{"new_invoice_id": str(new)}])
+    billing.fail_reprocess(ctx, billing.request_reprocess(ctx, "2026-10", None, "rt"), "rt")

@@ -29,7 +29,7 @@ from domain.billing import invoices, periods
 from domain.billing.application import BillingService
 from domain.billing.catalogue import DEFAULT_CLASS, Catalogue
 from domain.billing.invoices import Invoice
-from domain.billing.xdrs import CUSTOMER, Leg
+from domain.billing.xdrs import CUSTOMER, RERATED_FIELDS, Leg
 from domain.calls.legs import Leg as CallLeg
 from domain.shared.actor import Actor, CommandContext
 from domain.shared.aggregate import iso
@@ -119,7 +119,18 @@ class Invoicer:
         """The customer-level xDRs of the customer whose connect time is in the period, as
         the log holds them up to `position` (corrections applied, and those of the
         reprocess `reprocess_id`, appended with the invoice it issued), by connect time."""
-        found: dict[UUID, dict[str, Any]] = {}
+        found = self.xdrs_in({customer_id: period}, position, reprocess_id)[customer_id]
+        return sorted(found.values(), key=lambda x: (x["connect_time"], str(x["leg_id"])))
+
+    def xdrs_in(
+        self,
+        windows: dict[UUID, periods.Period],
+        position: int,
+        reprocess_id: UUID | None = None,
+    ) -> dict[UUID, dict[UUID, dict[str, Any]]]:
+        """One pass over the log: each customer's xDRs in its window, by leg id."""
+        found: dict[UUID, dict[UUID, dict[str, Any]]] = {c: {} for c in windows}
+        by_xdr: dict[UUID, dict[str, Any]] = {}
         decode = self.service.mapper.to_domain_event
         stop = position if reprocess_id is None else self.head()
         for notification in self._notifications([RATED, RERATED], stop):
@@ -129,37 +140,36 @@ class Invoicer:
             if notification.id > position and event.reprocess_id != reprocess_id:
                 continue
             if notification.topic == RATED:
+                window = windows.get(event.customer_id)
                 if (
-                    event.customer_id != customer_id
+                    window is None
                     or event.level != CUSTOMER
-                    or not period.holds(event.connect_time)
+                    or not window.holds(event.connect_time)
                 ):
                     continue
                 fields = {name: getattr(event, name) for name in XDR_FIELDS}
                 fields["id"] = event.originator_id
                 fields["position"] = notification.id
-                found[event.originator_id] = fields
+                found[event.customer_id][event.leg_id] = by_xdr[event.originator_id] = fields
             else:
-                xdr = found.get(event.originator_id)
+                xdr = by_xdr.get(event.originator_id)
                 if xdr is not None:
-                    for name in ("status", "reason", "tariff_id", "rate_prefix", "rate"):
+                    for name in RERATED_FIELDS:
                         xdr[name] = getattr(event, name)
-                    for name in ("period", "amount", "currency", "rounding", "precision"):
-                        xdr[name] = getattr(event, name)
-                    xdr["charged_seconds"] = event.charged_seconds
-        return sorted(found.values(), key=lambda x: (x["connect_time"], str(x["leg_id"])))
+        return found
 
-    def legs_of(self, customer_id: UUID, period: periods.Period, position: int) -> list[Any]:
-        """The customer's finished legs connected in the period, up to `position`."""
+    def legs_in(self, windows: dict[UUID, periods.Period], position: int) -> dict[UUID, list[Any]]:
+        """One pass over the log: each customer's finished legs connected in its window."""
         decode = self.service.mapper.to_domain_event
-        legs = []
+        legs: dict[UUID, list[Any]] = {c: [] for c in windows}
         for notification in self._notifications([FINISHED], position):
             event = decode(notification)
             owner = event.owners[0] if event.owners else None
-            if owner is None or owner.customer_id != customer_id:
+            window = windows.get(owner.customer_id) if owner is not None else None
+            if window is None or event.connect_time is None:
                 continue
-            if event.connect_time is not None and period.holds(event.connect_time):
-                legs.append(event)
+            if window.holds(event.connect_time):
+                legs[owner.customer_id].append(event)
         return legs
 
     def _content(
@@ -333,12 +343,17 @@ class Invoicer:
         position = self.head()
         catalogue = self.rater.catalogue_at(position)
         results = []
+        windows = {
+            old.customer_id: periods.Period(old.period, "", "UTC", old.start, old.end)
+            for old in current
+        }
+        all_xdrs = self.xdrs_in(windows, position)
+        all_legs = self.legs_in(windows, position)
         for done, old in enumerate(current, 1):
-            period = periods.Period(old.period, "", "UTC", old.start, old.end)
-            xdrs = {x["leg_id"]: x for x in self.xdrs_of(old.customer_id, period, position)}
+            xdrs = all_xdrs[old.customer_id]
             changes: list[tuple[UUID, dict[str, Any], dict[str, Any]]] = []
-            priced = []
-            for leg in self.legs_of(old.customer_id, period, position):
+            priced = dict(xdrs)  # xDRs with no finished leg (subscription fees) stay as they are
+            for leg in all_legs[old.customer_id]:
                 before = xdrs.get(leg.leg_id)
                 if before is None:
                     continue  # not rated yet (the rater rates it against this catalogue)
@@ -346,12 +361,10 @@ class Invoicer:
                 change = invoices.xdr_change(_plain(before), _plain(after))
                 if change is not None:
                     changes.append((before["id"], after, change))
-                    priced.append({**before, **after})
-                else:
-                    priced.append(before)
-            priced.sort(key=lambda x: (x["connect_time"], str(x["leg_id"])))
+                    priced[leg.leg_id] = {**before, **after}
+            ordered = sorted(priced.values(), key=lambda x: (x["connect_time"], str(x["leg_id"])))
             tax = Decimal(old.totals["tax_percent"])
-            content = self._content(catalogue, old.customer_id, priced, tax)
+            content = self._content(catalogue, old.customer_id, ordered, tax)
             if changes or invoices.content_hash(content) != old.content_hash:
                 new_id = self.service.reissue(
                     ctx, old.id, content, position, changes, job.reason, job.id

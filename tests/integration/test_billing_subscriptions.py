@@ -9,7 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from adapters.clock import FileClock
-from composition.billing import charger
+from composition.billing import charger, service
 from composition.runtime import Runtime
 from tests.conftest import eventually
 from tests.integration.billing_helpers import Headers, billed_account
@@ -248,3 +248,26 @@ def test_bad_plans_are_refused_and_nothing_is_recorded(client: TestClient, admin
         answer = client.post("/v1/subscription-plans", json=body, headers=admin)
         assert answer.status_code == 422, (bad, answer.text)
     assert client.get("/v1/subscription-plans", headers=admin).json()["items"] == []
+
+
+def emit_every_subscription_event(rt: Runtime, ctx: Any) -> None:
+    """One use case of each subscription kind, for the store -> Kafka round trip."""
+    from decimal import Decimal
+
+    from domain.billing.subscriptions import PlanSpec
+    from domain.shared.owners import Owner
+
+    directory, provisioning, billing = rt.directory, rt.services["provisioning"], service(rt)
+    customer = directory.create_customer(ctx, "Subscriber", "EUR", "UTC", None, None, None)
+    account = directory.create_account(ctx, customer, "subscriber-1", "subscriber-pass")
+    product = provisioning.create_product(ctx, "Subscribed product", "main")  # type: ignore[attr-defined]
+    provisioning.set_agreement(ctx, Owner(None, customer), [(product, 0)])  # type: ignore[attr-defined]
+    provisioning.set_products(ctx, Owner(None, customer), account, [product])  # type: ignore[attr-defined]
+    plan_id = billing.create_plan(ctx, PlanSpec("Round trip plan", product, Decimal(10), "EUR"))
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    sub = billing.subscribe(ctx, account, plan_id, start)
+    billing.adjust_subscription(ctx, sub, "relative_discount", Decimal(10))
+    billing.end_subscription(ctx, sub, datetime(2026, 11, 20, tzinfo=UTC))
+    outage = billing.record_outage(ctx, "suspended", customer, None, start)
+    billing.end_outage(ctx, outage, datetime(2026, 11, 2, tzinfo=UTC))
+    billing.remove_plan(ctx, plan_id)

@@ -418,3 +418,46 @@ def emit_every_invoice_event(rt: Runtime, ctx: CommandContext, customer: Any, ac
     new = billing.reissue(ctx, first, content, 1, [(xdr.id, fields, diff)], "round trip", job)
     billing.complete_reprocess(ctx, job, [{"new_invoice_id": str(new)}])
     billing.fail_reprocess(ctx, billing.request_reprocess(ctx, "2026-10", None, "rt"), "rt")
+
+
+def test_a_period_closes_only_when_none_of_its_calls_is_up(
+    client: TestClient, admin: Headers, runtime: Runtime
+) -> None:
+    from tests.integration.calls_helpers import live, ok, pbx, script, until
+
+    office = pbx(client, admin)
+    john = office["john"]["account_login"]
+    script(client, admin, john, answer_after_ms=20)
+    script(client, admin, "15551230000", answer_after_ms=20)
+    call = ok(client, admin, "originate_advanced_call", caller_id=john, callee_id="15551230000")
+    live(client, admin, call["call_id"], "connected", "connected")
+    customer = office["customer"]["id"]
+    period = runtime.clock.now().strftime("%Y-%m")
+    up = close(client, admin, customer, period)
+    assert up.status_code == 409, up.text
+    assert "still up" in up.json()["detail"]
+    ok(client, admin, "disconnect_call", call_id=call["call_id"])
+    until(client, admin, call["call_id"], "terminated")
+    eventually(lambda: close(client, admin, customer, period).status_code == 201 or None)
+
+
+def test_reprocess_after_a_rounding_fix_names_the_rule(client: TestClient, admin: Headers) -> None:
+    setup = billed(client, admin)
+    account, customer = setup["account"]["id"], setup["customer"]["id"]
+    usage(client, admin, account, "4420", 95, at="2026-10-05T10:00:00+00:00")  # 0.96
+    old = close(client, admin, customer, "2026-10").json()
+    klass = create(client, admin, "customer-classes", name="Sen", rounding="malaysian")
+    patched = client.patch(
+        f"/v1/customers/{customer}", json={"customer_class_id": klass["id"]}, headers=admin
+    )
+    assert patched.status_code == 200, patched.text
+    answer = client.post(
+        "/v1/billing/reprocess",
+        json={"period": "2026-10", "reason": "customer is Malaysian"},
+        headers=admin,
+    )
+    job = wait_job(client, admin, answer.json()["id"])
+    (entry,) = job["invoices"]
+    assert (entry["old_total"], entry["new_total"]) == (old["total"], "0.95")
+    (change,) = entry["changes"]
+    assert change["cause"] == "rounding changed: away_from_zero at 2 -> malaysian at 2"

@@ -381,6 +381,8 @@ class Invoicer:
         self, ctx: CommandContext, job: Any, progress: Callable[[int, int], None] | None
     ) -> list[dict[str, Any]]:
         current = [self.service.load(i, Invoice) for i in self._current(job)]
+        if not current:
+            return []  # nothing issued in that period: nothing to read
         self.rater.catch_up()
         position = self.head()
         catalogue = self.rater.catalogue_at(position)

@@ -1,6 +1,7 @@
 """Billing periods: replay of a period and reprocess of many invoices, on a SQLite file.
 
     python -m bench.billing [--customers 1000] [--legs 100000] [--store-url URL]
+                            [--no-reprocess]
 
 Builds `--customers` customers (one account each, one tariff), appends `--legs` finished
 legs in October 2026 spread over them (as `calls.Leg.Finished`, in batches), rates them
@@ -99,6 +100,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--legs", type=int, default=100_000)
     parser.add_argument("--store-url", default=None)
+    parser.add_argument("--no-reprocess", action="store_true", help="replay figures only")
     args = parser.parse_args()
     console = Console()
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,6 +124,8 @@ def main() -> None:
                 f" ({len(replayed.xdrs)} xDRs of the customer), content_hash"
                 f" {replayed.content_hash[:16]}…"
             )
+            if args.no_reprocess:
+                return
             service(rt).change_rates(CTX, tariff, [{**RATE, "price_per_minute": "0.55"}], "fix")
             rt.runner.catch_up()  # the reprocess picks the issued invoices from the read model
             tracemalloc.start()

@@ -346,3 +346,34 @@ def test_xdrs_of_one_batch_are_all_kept_when_one_was_recorded_before(
     assert billing.record_xdrs([(first, ctx), (second, ctx)]) == 1
     assert billing.record_xdrs([(first, ctx), (second, ctx)]) == 0
     assert len(fee_xdrs(client, admin, setup["account"]["id"], 2)) == 2
+
+
+def test_a_reseller_applies_shared_plans_and_its_own_but_not_unshared_ones(
+    client: TestClient, admin: Headers
+) -> None:
+    reseller = create(client, admin, "resellers", name="R", login="r", password="r-password")
+    create(client, admin, "resellers", name="O", login="o", password="o-password")
+    setup = billed_account(client, admin, None, reseller_id=reseller["id"])
+    account, product = setup["account"]["id"], setup["product"]["id"]
+    shared = plan(client, admin, product, name="Shared")
+    unshared = plan(client, admin, product, name="Unshared", shared_with_resellers=False)
+    own_headers = login(client, "r", "r-password")
+    own = create(
+        client,
+        own_headers,
+        "subscription-plans",
+        name="Own",
+        product_id=product,
+        fee="25.00",
+        currency="EUR",
+    )
+    assert own["managed_by"] == reseller["id"]
+    assert subscribe(client, own_headers, account, shared["id"], NOV).status_code == 201
+    assert subscribe(client, own_headers, account, own["id"], NOV).status_code == 201
+    assert_problem(subscribe(client, own_headers, account, unshared["id"], NOV), 403, "forbidden")
+    listed = client.get("/v1/subscription-plans", headers=own_headers).json()["items"]
+    assert {p["name"] for p in listed} == {"Shared", "Own"}
+    others = login(client, "o", "o-password")
+    assert_problem(
+        client.get(f"/v1/subscription-plans/{own['id']}", headers=others), 404, "not_found"
+    )

@@ -377,3 +377,30 @@ def test_a_reseller_applies_shared_plans_and_its_own_but_not_unshared_ones(
     assert_problem(
         client.get(f"/v1/subscription-plans/{own['id']}", headers=others), 404, "not_found"
     )
+
+
+def test_the_periods_invoice_includes_the_fee_and_its_credits(
+    client: TestClient, admin: Headers, runtime: Runtime, clock: FileClock
+) -> None:
+    setup = billed_account(client, admin, None)
+    customer, account = setup["customer"]["id"], setup["account"]["id"]
+    made = plan(client, admin, setup["product"]["id"], fee="30.00")
+    headers = admin_at(client, clock, NOV)
+    subscribe(client, headers, account, made["id"], NOV)
+    body = {
+        "customer_id": customer,
+        "condition": "suspended",
+        "start": "2026-11-03T00:00:00+00:00",
+        "end": "2026-11-05T00:00:00+00:00",
+    }
+    assert client.post("/v1/service-outages", json=body, headers=headers).status_code == 201
+    charge(runtime, clock, "2026-11-30T00:00:00+00:00")
+    assert len(fee_xdrs(client, headers, account, 3)) == 3
+    headers = admin_at(client, clock, "2026-12-01T02:00:00+00:00")
+    closed = client.post(
+        "/v1/billing/periods/close",
+        json={"customer_id": customer, "period": "2026-11"},
+        headers=headers,
+    )
+    assert closed.status_code in (200, 201), closed.text
+    assert closed.json()["total"] == "28.00"  # 30.00 less two days of 1.00

@@ -462,3 +462,34 @@ def test_reprocess_after_a_rounding_fix_names_the_rule(client: TestClient, admin
     assert (entry["old_total"], entry["new_total"]) == (old["total"], "0.95")
     (change,) = entry["changes"]
     assert change["cause"] == "rounding changed: away_from_zero at 2 -> malaysian at 2"
+
+
+def test_customers_see_their_own_invoices_and_a_restricting_role_none(
+    client: TestClient, admin: Headers
+) -> None:
+    from tests.integration.conftest import login
+
+    setup = billed(client, admin)
+    account, customer = setup["account"]["id"], setup["customer"]["id"]
+    usage(client, admin, account, "4420", 60, at="2026-10-05T10:00:00+00:00")
+    invoice = close(client, admin, customer, "2026-10").json()
+    other = create(
+        client,
+        admin,
+        "customers",
+        name="Other",
+        currency="EUR",
+        time_zone="UTC",
+        login="other",
+        password="other-password",
+    )
+    theirs = login(client, "other", "other-password")
+    assert invoices(client, theirs) == []
+    hidden = client.get(f"/v1/invoices/{invoice['id']}", headers=theirs)
+    assert_problem(hidden, 404, "not_found")
+    role = create(client, admin, "roles", name="No billing", permissions={"billing": "restrict"})
+    client.put(f"/v1/customers/{other['id']}/role", json={"role_id": role["id"]}, headers=admin)
+    refused = client.get("/v1/invoices", headers=login(client, "other", "other-password"))
+    assert_problem(refused, 403, "permission_denied")
+    closing = close(client, login(client, "other", "other-password"), other["id"], "2026-10")
+    assert_problem(closing, 403, "permission_denied")

@@ -493,3 +493,35 @@ def test_customers_see_their_own_invoices_and_a_restricting_role_none(
     assert_problem(refused, 403, "permission_denied")
     closing = close(client, login(client, "other", "other-password"), other["id"], "2026-10")
     assert_problem(closing, 403, "permission_denied")
+
+
+def test_subscription_fees_are_invoiced_and_kept_by_a_reprocess(
+    client: TestClient, admin: Headers, runtime: Runtime, clock: Any
+) -> None:
+    from datetime import UTC, datetime
+
+    from tests.integration.test_billing_subscriptions import charge, fee_xdrs, plan, subscribe
+
+    setup = billed(client, admin)
+    account, customer = setup["account"]["id"], setup["customer"]["id"]
+    made = plan(client, admin, setup["product"]["id"])
+    clock.set(datetime(2026, 10, 11, 9, tzinfo=UTC))
+    subscribed = subscribe(client, admin, account, made["id"], "2026-10-11T09:00:00+00:00")
+    assert subscribed.status_code == 201, subscribed.text
+    assert charge(runtime, clock, "2026-10-11T09:00:00+00:00") == 1
+    fee_xdrs(client, admin, account, 1)  # 21.00: 21 of October's 31 days
+    usage(client, admin, account, "3312", 60, at="2026-10-12T10:00:00+00:00")  # 1.00
+    invoice = close(client, admin, customer, "2026-10").json()
+    services = {line["service"]: line["amount"] for line in invoice["lines"]}
+    assert services == {"subscription": "21.00", "voice": "1.00"}
+    assert invoice["total"] == "22.00"
+    client.post(
+        f"/v1/tariffs/{setup['tariff']['id']}/rates",
+        json={"rates": [rate("33", "0.50")], "reason": "cheaper"},
+        headers=admin,
+    )
+    job = client.post(
+        "/v1/billing/reprocess", json={"period": "2026-10", "reason": "rate 33"}, headers=admin
+    )
+    (entry,) = wait_job(client, admin, job.json()["id"])["invoices"]
+    assert (entry["old_total"], entry["new_total"], entry["xdrs_changed"]) == ("22.00", "21.50", 1)

@@ -75,8 +75,10 @@ def _finished(
 def _wait(client: TestClient, headers: dict[str, str], upload_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        job = client.get(f"/v1/cpe/uploads/{upload_id}", headers=headers).json()
-        if job["status"] != "running":
+        response = client.get(f"/v1/cpe/uploads/{upload_id}", headers=headers)
+        job = response.json()
+        # 404 until the read model shows a job started elsewhere (the service, in a test)
+        if response.status_code != 404 and job["status"] != "running":
             return job  # type: ignore[no-any-return]
         time.sleep(0.05)
     raise AssertionError(f"upload {upload_id} still running: {job}")

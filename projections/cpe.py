@@ -164,7 +164,7 @@ class CpeProjection(Projection):
     @apply.register
     def _batch_applied(self, event: CpeUpload.BatchApplied, tx: Transaction, position: int) -> None:
         failed = len({e["row"] for e in event.errors})
-        updated = tx.execute(
+        tx.execute(
             "UPDATE cpe_uploads SET last_row = %s, rows_applied = rows_applied + %s,"
             " rows_unchanged = rows_unchanged + %s, rows_failed = rows_failed + %s,"
             " version = %s, updated_at = %s WHERE id = %s AND version < %s",
@@ -179,7 +179,7 @@ class CpeProjection(Projection):
                 event.originator_version,
             ),
         )
-        if updated and event.errors:
+        if event.errors:  # no rowcount inside a pipeline (-1): the key makes it idempotent
             upload = str(event.originator_id)
             tx.executemany(
                 "INSERT INTO cpe_upload_errors VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",

@@ -1,18 +1,18 @@
-"""HTTP: billing periods closed into invoices, invoices (JSON and HTML), balances, and
+"""HTTP: billing periods closed into invoices, invoices (JSON, HTML and PDF), balances, and
 reprocess jobs (billing part 2)."""
 
 from __future__ import annotations
 
-import html
 import threading
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from adapters.invoice_documents import render_html, render_pdf
 from api.deps import ContextDep, RuntimeDep
 from api.openapi import problems
 from api.routers.common import Limit, Offset
@@ -211,32 +211,24 @@ def get_invoice(invoice_id: UUID, runtime: RuntimeDep, ctx: ContextDep) -> dict[
     responses={200: {"content": {"text/html": {}}}, **problems(403, 404)},
 )
 def invoice_html(invoice_id: UUID, runtime: RuntimeDep, ctx: ContextDep) -> HTMLResponse:
-    """The invoice rendered as an HTML page (print it to PDF)."""
+    """The invoice rendered as an HTML page."""
     return HTMLResponse(render_html(_invoice(runtime, ctx, invoice_id)))
 
 
-def render_html(invoice: dict[str, Any]) -> str:
-    e = html.escape
-    totals = invoice["totals"]
-    rows = "".join(
-        f"<tr><td>{e(line['service'])}</td><td>{e(line['direction'])}</td>"
-        f"<td>{line['xdrs']}</td><td>{line['charged_seconds']}</td>"
-        f"<td>{e(line['quantity'])}</td><td>{e(line['amount'])}</td></tr>"
-        for line in invoice["lines"]
-    )
-    currency = e(str(totals.get("currency") or ""))
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>Invoice {e(invoice['period'])}</title></head><body>"
-        f"<h1>Invoice {e(invoice['period'])} (version {invoice['version']},"
-        f" {e(invoice['status'])})</h1>"
-        f"<p>Customer {e(str(invoice['customer_id']))}; id {e(str(invoice['id']))}</p>"
-        "<table><tr><th>service</th><th>direction</th><th>xDRs</th><th>seconds</th>"
-        f"<th>quantity</th><th>amount</th></tr>{rows}</table>"
-        f"<p>Subtotal {e(totals['subtotal'])} {currency}<br>"
-        f"Tax ({e(totals['tax_percent'])} %) {e(totals['tax'])} {currency}<br>"
-        f"<strong>Total {e(totals['total'])} {currency}</strong></p>"
-        f"<p><small>content hash {e(invoice['content_hash'])}</small></p></body></html>"
+@router.get(
+    "/v1/invoices/{invoice_id}/pdf",
+    tags=["billing"],
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}, **problems(403, 404)},
+)
+def invoice_pdf(invoice_id: UUID, runtime: RuntimeDep, ctx: ContextDep) -> Response:
+    """The invoice as a PDF document."""
+    invoice = _invoice(runtime, ctx, invoice_id)
+    name = f"invoice-{invoice['period']}-v{invoice['version']}.pdf"
+    return Response(
+        render_pdf(invoice),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{name}"'},
     )
 
 

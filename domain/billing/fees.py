@@ -73,6 +73,7 @@ class Plan:
     activation: str
     precision: int
     credit_conditions: tuple[str, ...] = CONDITIONS
+    prepaid_months: int = 1  # > 1: charged once per that many months, in advance
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,20 @@ class Outage:
 
 
 @dataclass(frozen=True)
+class FeeChange:
+    """From `at` on: the plan's fee becomes `fee` (None: unchanged) and, when `adjusts`,
+    the subscription's adjustment becomes `adjustment` (None: removed)."""
+
+    at: datetime
+    fee: Decimal | None = None
+    adjustment: Adjustment | None = None
+    adjusts: bool = False
+
+
+@dataclass(frozen=True)
 class Term:
-    """One subscription as the charger sees it."""
+    """One subscription as the charger sees it: the plan's fee and the adjustment it had
+    from its start, then its fee changes in time order (plan edits, adjustments)."""
 
     id: UUID
     plan: Plan
@@ -94,6 +107,7 @@ class Term:
     start: datetime  # activation (first usage, or the start date)
     end: datetime | None
     adjustment: Adjustment | None = None
+    history: tuple[FeeChange, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -106,6 +120,7 @@ class Charge:
     days: int
     period_days: int
     detail: str
+    fee: Decimal | None = None  # the (adjusted) fee it charges; None: several, see detail
 
     def leg_id(self, subscription_id: UUID) -> UUID:
         return uuid5(NAMESPACE_URL, f"switchlog:subscription-charge:{subscription_id}:{self.key}")
@@ -121,6 +136,23 @@ def period_of(day: date, period: str) -> tuple[date, date]:
     first = day.replace(day=1)
     nxt = (first + timedelta(days=32)).replace(day=1)
     return first, nxt
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def term_period(term: Term, day: date, zone: ZoneInfo) -> tuple[date, date]:
+    """The charged period holding `day`; a multi-month prepaid plan's is its whole term,
+    N months from the first of the subscription's first month."""
+    months = term.plan.prepaid_months
+    if months <= 1:
+        return period_of(day, term.plan.period)
+    anchor = _local_day(term.start, zone).replace(day=1)
+    elapsed = (day.year - anchor.year) * 12 + day.month - anchor.month
+    first = _add_months(anchor, elapsed // months * months)
+    return first, _add_months(first, months)
 
 
 def _local_day(at: datetime, zone: ZoneInfo) -> date:
@@ -140,76 +172,187 @@ def _midnight(day: date, zone: ZoneInfo) -> datetime:
 def periods(term: Term, until: date, zone: ZoneInfo) -> Iterator[tuple[date, date]]:
     day = _local_day(term.start, zone)
     while day < until:
-        first, nxt = period_of(day, term.plan.period)
+        first, nxt = term_period(term, day, zone)
         yield first, nxt
         day = nxt
 
 
+def fee_at(term: Term, at: datetime | None = None, *, strict: bool = False) -> Decimal:
+    """The adjusted fee in force at `at` (None: after every change), counting the changes
+    made at `at` unless `strict`, and none made at or after the term's end. Never < 0."""
+    fee, adjustment = term.plan.fee, term.adjustment
+    for change in term.history:
+        if at is not None and (change.at > at or (strict and change.at == at)):
+            break
+        if term.end is not None and change.at >= term.end:
+            break
+        if change.fee is not None:
+            fee = change.fee
+        if change.adjusts:
+            adjustment = change.adjustment
+    value = adjustment.apply(fee) if adjustment else fee
+    return max(value, Decimal(0))
+
+
 def fee_of(term: Term) -> Decimal:
-    return term.adjustment.apply(term.plan.fee) if term.adjustment else term.plan.fee
+    return fee_at(term)
+
+
+def day_fee(term: Term, day: date, zone: ZoneInfo) -> Decimal:
+    """A day's fee: the one in force by its end (a change counts from its local day on)."""
+    return fee_at(term, _midnight(day + timedelta(days=1), zone), strict=True)
+
+
+def _stamp(at: datetime) -> str:
+    return at.astimezone(ZoneInfo("UTC")).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def _changes(term: Term, after: datetime, before: datetime) -> Iterator[tuple[datetime, Decimal]]:
+    """Each moment in (after, before) the fee changed, with by how much."""
+    seen: set[datetime] = set()
+    for change in term.history:
+        if not after < change.at < before or change.at in seen:
+            continue
+        seen.add(change.at)
+        delta = fee_at(term, change.at) - fee_at(term, change.at, strict=True)
+        if delta:
+            yield change.at, delta
+
+
+def _by_days(term: Term, days: Sequence[date], zone: ZoneInfo) -> list[tuple[int, Decimal]]:
+    """Runs of consecutive days at one fee: (days, fee)."""
+    runs: list[tuple[int, Decimal]] = []
+    for day in days:
+        fee = day_fee(term, day, zone)
+        if runs and runs[-1][1] == fee:
+            runs[-1] = (runs[-1][0] + 1, fee)
+        else:
+            runs.append((1, fee))
+    return runs
+
+
+def _span(first: date, nxt: date) -> list[date]:
+    return [first + timedelta(days=n) for n in range((nxt - first).days)]
 
 
 def due(
     term: Term, now: datetime, rule: RoundingRule, outages: Sequence[Outage] = ()
 ) -> list[Charge]:
     """Every charge of the term due by `now`: the fee of each period (prorated by whole
-    local days at start and stop), a refund of unused days when a term charged in advance
-    stops, and one credit per whole day without service."""
+    local days at start and stop), in advance a correction for each fee change inside a
+    charged period (from its local day on) and a refund of unused days when the term
+    stops, in arrears each day at its own fee, and one credit per whole day without
+    service. A multi-month prepaid plan is charged once per term, in advance, and never
+    corrected or refunded."""
     zone = ZoneInfo(term.zone)
     first_day = _local_day(term.start, zone)
     end_day = _end_day(term.end, zone) if term.end else None
     today = _local_day(now, zone)
     horizon = min(end_day, today + timedelta(days=1)) if end_day else today + timedelta(days=1)
-    fee = fee_of(term)
     plan = term.plan
+    prepaid = plan.prepaid_months > 1
     charges: list[Charge] = []
     for first, nxt in periods(term, horizon, zone):
         period_days = (nxt - first).days
         start = max(first, first_day)
         stop = min(nxt, end_day) if end_day else nxt
+        opens = max(_midnight(first, zone), term.start)
+        label = f"{plan.prepaid_months}-month term" if prepaid else plan.period
         if plan.charged == IN_ADVANCE:
-            charged_stop = nxt
-            if now < max(_midnight(first, zone), term.start):
+            if now < opens:
                 continue
-        else:
-            charged_stop = stop
-            closes = _midnight(nxt, zone)
-            if term.end is not None:
-                closes = min(closes, term.end)
-            if now < closes:
-                continue
-        days = (charged_stop - start).days
-        amount = fee * days / period_days if plan.prorate else fee
-        charges.append(
-            Charge(
-                f"fee:{first.isoformat()}",
-                SUBSCRIPTION,
-                _midnight(first, zone),
-                _midnight(nxt, zone),
-                rule(amount),
-                days if plan.prorate else period_days,
-                period_days,
-                f"{plan.period} fee {fee} for {first.isoformat()}",
+            fee = fee_at(term, opens)
+            days = (nxt - start).days
+            charges.append(
+                Charge(
+                    f"fee:{first.isoformat()}",
+                    SUBSCRIPTION,
+                    _midnight(first, zone),
+                    _midnight(nxt, zone),
+                    rule(fee * days / period_days if plan.prorate else fee),
+                    days if plan.prorate else period_days,
+                    period_days,
+                    f"{label} fee {fee} for {first.isoformat()}",
+                    fee,
+                )
             )
-        )
-        stopped = term.end is not None and now >= term.end
-        if plan.charged == IN_ADVANCE and stopped and stop < nxt:
-            unused = (nxt - stop).days
-            if plan.prorate and unused:
+            if plan.prorate and not prepaid:
+                charges += _corrections(term, now, rule, zone, first, nxt)
+            stopped = term.end is not None and now >= term.end
+            if stopped and stop < nxt and plan.prorate and not prepaid:
+                unused = _span(stop, nxt)
+                owed = sum((day_fee(term, d, zone) for d in unused), Decimal(0))
                 charges.append(
                     Charge(
                         f"refund:{first.isoformat()}",
                         SUBSCRIPTION,
                         _midnight(stop, zone),
                         _midnight(nxt, zone),
-                        -rule(fee * unused / period_days),
-                        unused,
+                        -rule(owed / period_days),
+                        len(unused),
                         period_days,
-                        f"{unused} unused day(s) of {first.isoformat()} after the stop",
+                        f"{len(unused)} unused day(s) of {first.isoformat()} after the stop",
                     )
                 )
+        else:
+            closes = _midnight(nxt, zone)
+            if term.end is not None:
+                closes = min(closes, term.end)
+            if now < closes:
+                continue
+            if plan.prorate:
+                runs = _by_days(term, _span(start, stop), zone)
+                amount = sum((fee * days for days, fee in runs), Decimal(0)) / period_days
+                charged = sum(days for days, _ in runs)
+                detail = ", ".join(f"{days} day(s) at {fee}" for days, fee in runs)
+                only = runs[0][1] if len(runs) == 1 else None
+            else:
+                only = fee_at(term, opens)
+                amount, charged, detail = only, period_days, f"fee {only}"
+            charges.append(
+                Charge(
+                    f"fee:{first.isoformat()}",
+                    SUBSCRIPTION,
+                    _midnight(first, zone),
+                    _midnight(nxt, zone),
+                    rule(amount),
+                    charged,
+                    period_days,
+                    f"{label} fee for {first.isoformat()}: {detail}",
+                    only,
+                )
+            )
     charges += credits(term, now, rule, outages, zone, first_day, end_day)
     return charges
+
+
+def _corrections(
+    term: Term, now: datetime, rule: RoundingRule, zone: ZoneInfo, first: date, nxt: date
+) -> list[Charge]:
+    """In advance: each fee change after the period was charged (and by now) corrects the
+    days from its local day to the period's end, positive or negative."""
+    period_days = (nxt - first).days
+    opens = max(_midnight(first, zone), term.start)
+    before = min(_midnight(nxt, zone), now + timedelta(microseconds=1))
+    made = []
+    for at, delta in _changes(term, opens, before):
+        day = _local_day(at, zone)
+        days = (nxt - day).days
+        made.append(
+            Charge(
+                f"change:{first.isoformat()}:{_stamp(at)}",
+                SUBSCRIPTION,
+                _midnight(day, zone),
+                _midnight(nxt, zone),
+                rule(delta * days / period_days),
+                days,
+                period_days,
+                f"fee {fee_at(term, at, strict=True)} -> {fee_at(term, at)} from"
+                f" {day.isoformat()}: {days} day(s) of {first.isoformat()}",
+                fee_at(term, at),
+            )
+        )
+    return made
 
 
 def credits(
@@ -235,11 +378,11 @@ def credits(
                 break
             days.setdefault(day, outage.condition)
             day += timedelta(days=1)
-    fee = fee_of(term)
     made = []
     for day, condition in sorted(days.items()):
-        first, nxt = period_of(day, term.plan.period)
+        first, nxt = term_period(term, day, zone)
         period_days = (nxt - first).days
+        fee = day_fee(term, day, zone)
         made.append(
             Charge(
                 f"credit:{day.isoformat()}",
@@ -250,6 +393,7 @@ def credits(
                 1,
                 period_days,
                 f"no service on {day.isoformat()}: {condition}",
+                fee,
             )
         )
     return made

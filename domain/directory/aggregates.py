@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from domain.shared.actor import Realm
-from domain.shared.aggregate import SwitchlogAggregate
+from domain.shared.aggregate import CustomerOwned, SwitchlogAggregate
 from domain.shared.errors import ForbiddenError
 from domain.shared.owners import Owner
 
@@ -252,8 +252,10 @@ class Customer(Principal):
         return getattr(self, "_moving", None) or [Owner(self.reseller_id, self.id)]
 
 
-class Account(Principal):
+class Account(CustomerOwned, Principal):
     """A SIP/billing account of a customer, identified by its login (e.g. ph46170x466)."""
+
+    owning_account = "id"
 
     realm = Realm.ACCOUNT
 
@@ -322,19 +324,6 @@ class Account(Principal):
                 f" only the {self.blocked_by} can unblock it"
             )
         self.change(self.Unblocked, blocked=False, blocked_by=None)
-
-    def belongs_to(self, reseller_id: UUID | None) -> None:
-        """The reseller is the customer's, which can move: the service tells the account
-        whose it is now before each command (it loads the customer anyway), so its events
-        name the current reseller. Not an event: the customer's `Moved` records the move."""
-        self.reseller_id = reseller_id
-
-    @classmethod
-    def created_owners(cls, aggregate_id: UUID, fields: dict[str, Any]) -> Sequence[Owner]:
-        return (Owner(fields["reseller_id"], fields["customer_id"], aggregate_id),)
-
-    def owners(self) -> Sequence[Owner]:
-        return (Owner(self.reseller_id, self.customer_id, self.id),)
 
 
 # Who may lift whose block: a block binds every realm ranked below the one that set it.

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
-from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any, ClassVar
 from uuid import UUID
@@ -28,7 +27,7 @@ from domain.directory.roles import (
 )
 from domain.shared import values
 from domain.shared.actor import Actor, CommandContext, Realm
-from domain.shared.aggregate import SwitchlogAggregate
+from domain.shared.aggregate import CustomerOwned, SwitchlogAggregate
 from domain.shared.errors import (
     AuthenticationError,
     DomainError,
@@ -38,7 +37,6 @@ from domain.shared.errors import (
     PermissionDeniedError,
     PreconditionFailedError,
 )
-from domain.shared.owners import Owner
 from domain.shared.passwords import hash_password
 from domain.shared.permissions import Access, Permissions, Section
 from domain.shared.values import Secret
@@ -62,7 +60,7 @@ class InvalidLinkError(DomainError):
     code = "invalid_link"
 
 
-class Individual(Principal):
+class Individual(CustomerOwned, Principal):
     """An employee of a customer with a login of its own and a self-care role."""
 
     realm: ClassVar[Realm] = Realm.CUSTOMER
@@ -200,17 +198,6 @@ class Individual(Principal):
             login=self.login,
             individual_id=str(self.id),
         )
-
-    def belongs_to(self, reseller_id: UUID | None) -> None:
-        """The customer's reseller now (see `Account.belongs_to`)."""
-        self.reseller_id = reseller_id
-
-    @classmethod
-    def created_owners(cls, aggregate_id: UUID, fields: dict[str, Any]) -> Sequence[Owner]:
-        return (Owner(fields["reseller_id"], fields["customer_id"]),)
-
-    def owners(self) -> Sequence[Owner]:
-        return (Owner(self.reseller_id, self.customer_id),)
 
 
 AGGREGATES: tuple[type[SwitchlogAggregate], ...] = (Individual,)

@@ -6,7 +6,7 @@ its realm's default (`REALM_DEFAULT`: everything but call control).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -14,7 +14,7 @@ from domain.directory.access import Scope
 from domain.directory.aggregates import Account, Customer
 from domain.shared import values
 from domain.shared.actor import CommandContext
-from domain.shared.aggregate import SwitchlogAggregate
+from domain.shared.aggregate import CustomerOwned, SwitchlogAggregate
 from domain.shared.application import SwitchlogApplication
 from domain.shared.errors import (
     ForbiddenError,
@@ -22,7 +22,6 @@ from domain.shared.errors import (
     NotFoundError,
     PreconditionFailedError,
 )
-from domain.shared.owners import Owner
 from domain.shared.permissions import Access, Permissions, Section, parse_permissions
 
 Changed = SwitchlogAggregate.Changed
@@ -80,7 +79,7 @@ def exceeding(granted: Permissions, limit: Permissions) -> tuple[Section, Access
     return None
 
 
-class CustomerAccess(SwitchlogAggregate):
+class CustomerAccess(CustomerOwned, SwitchlogAggregate):
     """A customer's allowed roles (what its individuals may be given) and its own role."""
 
     context = "directory"
@@ -121,22 +120,12 @@ class CustomerAccess(SwitchlogAggregate):
     def assign(self, role_id: UUID | None) -> None:
         self.change(self.RoleChanged, role_id=role_id)
 
-    def belongs_to(self, reseller_id: UUID | None) -> None:
-        """The customer's reseller now (see `Account.belongs_to`)."""
-        self.reseller_id = reseller_id
 
-    @classmethod
-    def created_owners(cls, aggregate_id: UUID, fields: dict[str, Any]) -> Sequence[Owner]:
-        return (Owner(fields["reseller_id"], fields["customer_id"]),)
-
-    def owners(self) -> Sequence[Owner]:
-        return (Owner(self.reseller_id, self.customer_id),)
-
-
-class AccountAccess(SwitchlogAggregate):
+class AccountAccess(CustomerOwned, SwitchlogAggregate):
     """The role an account acts with (None: the realm's default)."""
 
     context = "directory"
+    owning_account = "account_id"
 
     @staticmethod
     def create_id(account_id: UUID) -> UUID:
@@ -161,16 +150,6 @@ class AccountAccess(SwitchlogAggregate):
 
     def assign(self, role_id: UUID | None) -> None:
         self.change(self.RoleChanged, role_id=role_id)
-
-    def belongs_to(self, reseller_id: UUID | None) -> None:
-        self.reseller_id = reseller_id
-
-    @classmethod
-    def created_owners(cls, aggregate_id: UUID, fields: dict[str, Any]) -> Sequence[Owner]:
-        return (Owner(fields["reseller_id"], fields["customer_id"], fields["account_id"]),)
-
-    def owners(self) -> Sequence[Owner]:
-        return (Owner(self.reseller_id, self.customer_id, self.account_id),)
 
 
 AGGREGATES: tuple[type[SwitchlogAggregate], ...] = (Role, CustomerAccess, AccountAccess)

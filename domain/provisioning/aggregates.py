@@ -7,13 +7,11 @@ kept as `main_number` (shown nowhere, still in the log and the audit trail).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from domain.shared.aggregate import SwitchlogAggregate
+from domain.shared.aggregate import CustomerOwned, SwitchlogAggregate
 from domain.shared.errors import ConflictError
-from domain.shared.owners import Owner
 
 
 class NumberAssignedError(ConflictError):
@@ -22,7 +20,7 @@ class NumberAssignedError(ConflictError):
     code = "number_assigned"
 
 
-class CustomerNumber(SwitchlogAggregate):
+class CustomerNumber(CustomerOwned, SwitchlogAggregate):
     """The number a customer is known by (`ph{number}x466`), one aggregate per customer."""
 
     context = "provisioning"
@@ -81,17 +79,6 @@ class CustomerNumber(SwitchlogAggregate):
                 f"the customer's number is {self.number}; a number is assigned once"
             )
         self.change(self.Numbered, number=number)
-
-    def belongs_to(self, reseller_id: UUID | None) -> None:
-        """The customer's reseller now (the service tells it; see `Account.belongs_to`)."""
-        self.reseller_id = reseller_id
-
-    @classmethod
-    def created_owners(cls, aggregate_id: UUID, fields: dict[str, Any]) -> Sequence[Owner]:
-        return (Owner(fields["reseller_id"], fields["customer_id"]),)
-
-    def owners(self) -> Sequence[Owner]:
-        return (Owner(self.reseller_id, self.customer_id),)
 
 
 class NumberSequence(SwitchlogAggregate):

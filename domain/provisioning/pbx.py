@@ -9,9 +9,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from domain.shared.aggregate import SwitchlogAggregate
+from domain.shared.aggregate import CustomerOwned, SwitchlogAggregate
 from domain.shared.errors import ConflictError, InvalidValueError
-from domain.shared.owners import Owner
 from domain.shared.values import Secret
 
 MAIN, ADD_ON = "main", "add_on"
@@ -56,7 +55,7 @@ class Product(SwitchlogAggregate):
         self.kind = kind
 
 
-class Agreement(SwitchlogAggregate):
+class Agreement(CustomerOwned, SwitchlogAggregate):
     """Which products a customer may give its accounts, on how many each (0: unlimited),
     and which accounts hold which: one aggregate per customer, so the count is exact."""
 
@@ -125,21 +124,12 @@ class Agreement(SwitchlogAggregate):
                 )
         self.trigger_event(self.ProductsAssigned, account_id=account_id, products=wanted)
 
-    def belongs_to(self, reseller_id: UUID | None) -> None:
-        self.reseller_id = reseller_id
 
-    @classmethod
-    def created_owners(cls, aggregate_id: UUID, fields: dict[str, Any]) -> Sequence[Owner]:
-        return (Owner(fields["reseller_id"], fields["customer_id"]),)
-
-    def owners(self) -> Sequence[Owner]:
-        return (Owner(self.reseller_id, self.customer_id),)
-
-
-class PbxEndpoint(SwitchlogAggregate):
+class PbxEndpoint(CustomerOwned, SwitchlogAggregate):
     """What an extension and an auto attendant share: a generated account, DID aliases."""
 
     context = "provisioning"
+    owning_account = "account_id"
     customer_id: UUID
     reseller_id: UUID | None
     account_id: UUID
@@ -182,16 +172,6 @@ class PbxEndpoint(SwitchlogAggregate):
     def check_open(self) -> None:
         if self.status != "active":
             raise InvalidValueError(f"{self.login} was deleted")
-
-    def belongs_to(self, reseller_id: UUID | None) -> None:
-        self.reseller_id = reseller_id
-
-    @classmethod
-    def created_owners(cls, aggregate_id: UUID, fields: dict[str, Any]) -> Sequence[Owner]:
-        return (Owner(fields["reseller_id"], fields["customer_id"], fields["account_id"]),)
-
-    def owners(self) -> Sequence[Owner]:
-        return (Owner(self.reseller_id, self.customer_id, self.account_id),)
 
 
 class Extension(PbxEndpoint):

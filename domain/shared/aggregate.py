@@ -124,6 +124,35 @@ class SwitchlogAggregate(Aggregate):
         return {"id": self.id, "version": self.version, **state}
 
 
+class CustomerOwned:
+    """An aggregate of one customer, and so of that customer's reseller, which can move.
+
+    Its events belong to (reseller, customer[, account]). The customer's `Moved` records a
+    move; the service tells each aggregate whose the customer is now (`belongs_to`) before a
+    command, so its events name the current reseller. `owning_account` names the field
+    holding the account its events also belong to (`"id"`: the aggregate is the account).
+    """
+
+    owning_account: ClassVar[str | None] = None
+    id: UUID
+    reseller_id: UUID | None
+    customer_id: UUID
+
+    def belongs_to(self, reseller_id: UUID | None) -> None:
+        self.reseller_id = reseller_id
+
+    @classmethod
+    def created_owners(cls, aggregate_id: UUID, fields: dict[str, Any]) -> Sequence[Owner]:
+        key = cls.owning_account
+        account = aggregate_id if key == "id" else fields[key] if key else None
+        return (Owner(fields["reseller_id"], fields["customer_id"], account),)
+
+    def owners(self) -> Sequence[Owner]:
+        key = self.owning_account
+        account = getattr(self, key) if key else None
+        return (Owner(self.reseller_id, self.customer_id, account),)
+
+
 def event_type(event: object) -> str:
     """The stable, user-facing name of an event, e.g. `directory.Customer.Created`."""
     return event_name(type(event))

@@ -16,7 +16,7 @@ import logging
 import time
 from collections import OrderedDict
 from typing import Annotated, Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from fastapi import Query, WebSocket
 from pydantic import ValidationError
@@ -33,11 +33,10 @@ from domain.calls.calls import Call, Notified
 from domain.directory.access import Scope, sees_event
 from domain.directory.aggregates import Account, Customer
 from domain.provisioning.extensions import e164
-from domain.shared.actor import Actor, CommandContext
+from domain.shared.actor import Actor
 from domain.shared.aggregate import event_name
 from domain.shared.errors import DomainError, InvalidValueError, NotFoundError
 from domain.shared.permissions import Access, Section
-from projections.access import AccessQueries
 
 log = logging.getLogger(__name__)
 NOTICE_TYPES = frozenset(
@@ -155,12 +154,7 @@ class _Session:
         return await run_in_threadpool(self._run, found.run, body)
 
     def _run(self, run: Any, body: Any) -> Any:
-        ctx = CommandContext(
-            self.actor,
-            correlation_id=str(uuid4()),
-            permissions=AccessQueries(self.runtime.db).permissions(self.actor),
-        )
-        return run(self.runtime, ctx, body)
+        return run(self.runtime, self.runtime.context_for(self.actor), body)
 
     # -- subscriptions -------------------------------------------------------------------
     async def _subscribe(self, params: SubscribeParams) -> dict[str, Any]:
@@ -180,10 +174,7 @@ class _Session:
         """What a subscription matches; refused for what the caller may not watch."""
         if params.account_id is None and params.customer_id is None and params.number is None:
             raise InvalidValueError("subscribe to an account_id, a customer_id or a number")
-        permissions = AccessQueries(self.runtime.db).permissions(self.actor)
-        CommandContext(self.actor, permissions=permissions).require(
-            Section.CALL_CONTROL, Access.READ
-        )
+        self.runtime.context_for(self.actor).require(Section.CALL_CONTROL, Access.READ)
         directory = self.runtime.directory
         chosen: dict[str, Any] = {"account_id": None, "customer_id": None, "numbers": set()}
         if params.account_id is not None:

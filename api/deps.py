@@ -15,7 +15,6 @@ from composition.runtime import Runtime
 from domain.directory.access import Scope
 from domain.shared.actor import Actor, CommandContext
 from domain.shared.errors import AuthenticationError, InvalidValueError
-from projections.access import AccessQueries
 
 # Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in a
 # worker thread, a hop per dependency per request that cost more than the work itself.
@@ -73,13 +72,8 @@ def command_context(
     correlation_id: Annotated[str | None, Header(alias="X-Correlation-ID", max_length=100)] = None,
 ) -> CommandContext:
     """The request's correlation id (given, or the one the middleware made) goes on events;
-    the actor's role, resolved per section from the access read model (one indexed query,
-    no store read), is what `ctx.require` checks. Admins and resellers: None, no limit."""
-    return CommandContext(
-        actor=actor,
-        correlation_id=correlation_id or correlation.get(),
-        permissions=AccessQueries(runtime.db).permissions(actor),
-    )
+    the actor's role's permissions (`Runtime.context_for`) are what `ctx.require` checks."""
+    return runtime.context_for(actor, correlation_id or correlation.get())
 
 
 ContextDep = Annotated[CommandContext, Depends(command_context)]

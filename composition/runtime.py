@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from eventsourcing.persistence import Recording
 
@@ -222,6 +222,18 @@ class Runtime:
 
     def start_rater(self) -> None:
         self._start("billing-rater", self.rater().run)
+
+    def context_for(self, actor: Actor, correlation_id: str | None = None) -> CommandContext:
+        """A command's context for `actor`: its role's permissions per section, resolved
+        from the access read model (one indexed query, no store read); admins and
+        resellers get None, no limit. Every edge (HTTP, WebSocket) asks here."""
+        from projections.access import AccessQueries
+
+        return CommandContext(
+            actor=actor,
+            correlation_id=correlation_id or str(uuid4()),
+            permissions=AccessQueries(self.db).permissions(actor),
+        )
 
     def read_your_writes(self, read_model: str, shown: Callable[[], T | None]) -> T | None:
         """Wait, bounded, until `shown` finds a write in `read_model`; None if it never did.

@@ -188,19 +188,24 @@ def get_allowed_roles(
 
 
 # -- a customer's and an account's own role ------------------------------------------------
+def _held_after(runtime: Runtime, read: Callable[[], Row | None], version: int, at: str) -> Any:
+    """The role as the read model shows it once it has the write (or a 202 pointing there)."""
+    shown = fresh(runtime, read, version, at)
+    return _held(runtime, shown) if isinstance(shown, dict) else shown
+
+
 @router.put("/v1/customers/{customer_id}/role", response_model=HeldRole, responses=EDIT_RESPONSES)
 def set_customer_role(
     customer_id: UUID, body: RoleAssignment, runtime: RuntimeDep, ctx: ContextDep
 ) -> Any:
     """The role the customer's own login acts with (admins); null: the realm default."""
     version = runtime.directory.set_customer_role(ctx, customer_id, body.role_id)
-    shown = fresh(
+    return _held_after(
         runtime,
         lambda: access(runtime).customer_access(str(customer_id)),
         version,
         f"/v1/customers/{customer_id}/role",
     )
-    return _held(runtime, shown) if isinstance(shown, dict) else shown
 
 
 @router.get("/v1/customers/{customer_id}/role", response_model=HeldRole, responses=problems(404))
@@ -216,13 +221,12 @@ def set_account_role(
 ) -> Any:
     """The role an account acts with (admins); null: the realm default."""
     version = runtime.directory.set_account_role(ctx, account_id, body.role_id)
-    shown = fresh(
+    return _held_after(
         runtime,
         lambda: access(runtime).account_access(str(account_id)),
         version,
         f"/v1/accounts/{account_id}/role",
     )
-    return _held(runtime, shown) if isinstance(shown, dict) else shown
 
 
 @router.get("/v1/accounts/{account_id}/role", response_model=HeldRole, responses=problems(404))

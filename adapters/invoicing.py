@@ -27,9 +27,9 @@ from adapters.observability import FailureLog
 from adapters.sql import Database
 from domain.billing import invoices, periods
 from domain.billing.application import BillingService
-from domain.billing.catalogue import DEFAULT_CLASS, Catalogue
-from domain.billing.invoices import Invoice
-from domain.billing.xdrs import CUSTOMER, RERATED_FIELDS, Leg
+from domain.billing.catalogue import DEFAULT_CLASS, Catalogue, Party
+from domain.billing.invoices import Invoice, ResellerInvoice
+from domain.billing.xdrs import CUSTOMER, RERATED_FIELDS, RESELLER, Leg
 from domain.calls.legs import Leg as CallLeg
 from domain.shared.actor import Actor, CommandContext
 from domain.shared.aggregate import iso
@@ -46,9 +46,18 @@ XDR_FIELDS = tuple(
 )  # every field the xDR carries
 
 
+#: Up to which time and for which level; customers' and resellers' ids never collide.
+CallsUp = Callable[[UUID, datetime], int]
+
+
+def _party(event: Any, level: str) -> UUID | None:
+    """Whose invoice an xDR goes to: its customer's, or (reseller level) its reseller's."""
+    return event.customer_id if level == CUSTOMER else event.reseller_id  # type: ignore[no-any-return]
+
+
 @dataclass
 class Replayed:
-    customer_id: UUID
+    customer_id: UUID  # the customer's id, or the reseller's for a reseller's invoice
     period: str
     version: int
     position: int
@@ -91,7 +100,8 @@ class Invoicer:
         tax_percent: Decimal = Decimal(0),
         grace: timedelta = timedelta(hours=1),
         clock: Clock = SYSTEM_CLOCK,
-        calls_up: Callable[[UUID, datetime], int] | None = None,
+        calls_up: CallsUp | None = None,
+        reseller_calls_up: CallsUp | None = None,
     ) -> None:
         self.service = service
         self.db = db
@@ -100,6 +110,7 @@ class Invoicer:
         self.grace = grace
         self.clock = clock
         self.calls_up = calls_up or (lambda customer, end: 0)
+        self.reseller_calls_up = reseller_calls_up or (lambda reseller, end: 0)
         self.failures = FailureLog(log, "the billing closer")
 
     # -- reading the log -----------------------------------------------------------------
@@ -124,11 +135,13 @@ class Invoicer:
         period: periods.Period,
         position: int,
         reprocess_id: UUID | None = None,
+        level: str = CUSTOMER,
     ) -> list[dict]:
-        """The customer-level xDRs of the customer whose connect time is in the period, as
-        the log holds them up to `position` (corrections applied, and those of the
-        reprocess `reprocess_id`, appended with the invoice it issued), by connect time."""
-        found = self.xdrs_in({customer_id: period}, position, reprocess_id)[customer_id]
+        """The customer-level xDRs of the customer (or the reseller-level ones of a
+        reseller) whose connect time is in the period, as the log holds them up to
+        `position` (corrections applied, and those of the reprocess `reprocess_id`,
+        appended with the invoice it issued), by connect time."""
+        found = self.xdrs_in({customer_id: period}, position, reprocess_id, level)[customer_id]
         return sorted(found.values(), key=lambda x: (x["connect_time"], str(x["leg_id"])))
 
     def xdrs_in(
@@ -136,8 +149,10 @@ class Invoicer:
         windows: dict[UUID, periods.Period],
         position: int,
         reprocess_id: UUID | None = None,
+        level: str = CUSTOMER,
     ) -> dict[UUID, dict[UUID, dict[str, Any]]]:
-        """One pass over the log: each customer's xDRs in its window, by leg id."""
+        """One pass over the log: each customer's (or reseller's, at `level`) xDRs in its
+        window, by leg id."""
         found: dict[UUID, dict[UUID, dict[str, Any]]] = {c: {} for c in windows}
         by_xdr: dict[UUID, dict[str, Any]] = {}
         decode = self.service.mapper.to_domain_event
@@ -155,17 +170,15 @@ class Invoicer:
             if notification.id > position and event.reprocess_id != reprocess_id:
                 continue
             if notification.topic == RATED:
-                window = windows.get(event.customer_id)
-                if (
-                    window is None
-                    or event.level != CUSTOMER
-                    or not window.holds(event.connect_time)
-                ):
+                party = _party(event, level)
+                window = windows.get(party) if party is not None else None
+                if window is None or event.level != level or not window.holds(event.connect_time):
                     continue
+                assert party is not None
                 fields = {name: getattr(event, name) for name in XDR_FIELDS}
                 fields["id"] = event.originator_id
                 fields["position"] = notification.id
-                found[event.customer_id][event.leg_id] = by_xdr[event.originator_id] = fields
+                found[party][event.leg_id] = by_xdr[event.originator_id] = fields
             else:
                 xdr = by_xdr.get(event.originator_id)
                 if xdr is not None:
@@ -173,8 +186,11 @@ class Invoicer:
                         xdr[name] = getattr(event, name)
         return found
 
-    def legs_in(self, windows: dict[UUID, periods.Period], position: int) -> dict[UUID, list[Any]]:
-        """One pass over the log: each customer's finished legs connected in its window."""
+    def legs_in(
+        self, windows: dict[UUID, periods.Period], position: int, level: str = CUSTOMER
+    ) -> dict[UUID, list[Any]]:
+        """One pass over the log: each customer's (or reseller's) finished legs connected
+        in its window."""
         decode = self.service.mapper.to_domain_event
         legs: dict[UUID, list[Any]] = {c: [] for c in windows}
         needles = _needles(windows)
@@ -183,16 +199,32 @@ class Invoicer:
                 continue
             event = decode(notification)
             owner = event.owners[0] if event.owners else None
-            window = windows.get(owner.customer_id) if owner is not None else None
+            party = _party(owner, level) if owner is not None else None
+            window = windows.get(party) if party is not None else None
             if window is None or event.connect_time is None:
                 continue
             if window.holds(event.connect_time):
-                legs[owner.customer_id].append(event)
+                assert party is not None
+                legs[party].append(event)
         return legs
 
     def _content(
-        self, catalogue: Catalogue, customer_id: UUID, xdrs: Sequence[dict], tax: Decimal
+        self,
+        catalogue: Catalogue,
+        customer_id: UUID,
+        xdrs: Sequence[dict],
+        tax: Decimal,
+        level: str = CUSTOMER,
     ) -> dict[str, Any]:
+        if level == RESELLER:  # no class: away from zero at 2, in the reseller's currency
+            reseller = catalogue.resellers.get(customer_id)
+            return invoices.compute(
+                xdrs,
+                DEFAULT_CLASS.method,
+                DEFAULT_CLASS.invoice_precision,
+                tax,
+                reseller.currency if reseller else None,
+            )
         party = catalogue.customers.get(customer_id)
         rule = DEFAULT_CLASS
         if party is not None and party.class_id is not None:
@@ -200,10 +232,18 @@ class Invoicer:
         currency = party.currency if party else None
         return invoices.compute(xdrs, rule.method, rule.invoice_precision, tax, currency)
 
-    def _period(self, catalogue: Catalogue, customer_id: UUID, period_id: str) -> periods.Period:
-        if customer_id not in catalogue.customers:
+    def _period(
+        self, catalogue: Catalogue, customer_id: UUID, period_id: str, level: str = CUSTOMER
+    ) -> periods.Period:
+        """The period as the party's schedule (kinds over time) and zone bill it; a period
+        id of another kind is refused (422 `period_kind_mismatch`)."""
+        if level == RESELLER:  # a reseller never configured: monthly, in UTC
+            party = catalogue.resellers.get(customer_id, Party())
+        elif customer_id not in catalogue.customers:
             raise NotFoundError(f"Customer {customer_id} not found")
-        return periods.parse(period_id, catalogue.customers[customer_id].time_zone)
+        else:
+            party = catalogue.customers[customer_id]
+        return periods.window(party.schedule, period_id, party.time_zone)
 
     # -- closing -------------------------------------------------------------------------
     def close(self, ctx: CommandContext, customer_id: UUID, period_id: str) -> UUID:
@@ -227,6 +267,29 @@ class Invoicer:
         xdrs = self.xdrs_of(customer_id, period, position)
         content = self._content(catalogue, customer_id, xdrs, self.tax_percent)
         return self.service.close_period(ctx, customer_id, period, content, position)
+
+    def close_reseller(self, ctx: CommandContext, reseller_id: UUID, period_id: str) -> UUID:
+        """Close the reseller's period (its own kind and zone) and issue the operator's
+        invoice to it, summing its reseller-level xDRs (once, as for customers). Refused
+        while a call of one of its customers that started before the period's end is up."""
+        self.service.may_close_reseller(ctx, reseller_id)
+        periods.parse(period_id)
+        done = self.service.closed_reseller_invoice(reseller_id, period_id)
+        if done is not None:
+            return done
+        self.rater.catch_up()
+        position = self.head()
+        catalogue = self.rater.catalogue_at(position)
+        period = self._period(catalogue, reseller_id, period_id, RESELLER)
+        up = self.reseller_calls_up(reseller_id, period.end)
+        if up:
+            raise ConflictError(
+                f"{up} call(s) of this reseller's customers connected before the period's end"
+                " are still up; the period closes once they end"
+            )
+        xdrs = self.xdrs_of(reseller_id, period, position, level=RESELLER)
+        content = self._content(catalogue, reseller_id, xdrs, self.tax_percent, RESELLER)
+        return self.service.close_reseller_period(ctx, reseller_id, period, content, position)
 
     def close_many(self, ctx: CommandContext, customers: Sequence[UUID], period_id: str) -> int:
         """Close the period of many customers reading the log once (a month's run, the
@@ -252,33 +315,44 @@ class Invoicer:
             self.service.close_period(ctx, customer_id, period, content, position)
         return len(windows)
 
-    def close_due(self, kind: str = periods.MONTHLY) -> list[UUID]:
-        """Close each customer's last period whose end plus the grace has passed (customers
-        with xDRs in it); a period with calls still up waits for the next round."""
-        now = self.clock.now()
+    def close_due(self) -> list[UUID]:
+        """Close each customer's and each reseller's last period (of its own kind, in its
+        own zone) whose end plus the grace has passed, for those with xDRs in it; a period
+        with calls still up waits for the next round."""
+        moment = self.clock.now() - self.grace
         ctx = CommandContext(CLOSER)
+        catalogue = self.rater.catalogue_at(self.head())
         issued = []
-        for customer_id, zone in self._candidates():
-            current = periods.period_of(kind, now - self.grace, zone)
-            previous = periods.period_of(kind, current.start - timedelta(seconds=1), zone)
-            if not self._has_xdrs(customer_id, previous):
+        for level, party_id, party in self._candidates(catalogue):
+            previous = periods.previous(party.schedule, moment, party.time_zone)
+            if not self._has_xdrs(party_id, previous, level):
                 continue
+            close = self.close if level == CUSTOMER else self.close_reseller
             try:
-                issued.append(self.close(ctx, customer_id, previous.id))
+                issued.append(close(ctx, party_id, previous.id))
             except ConflictError as error:
-                log.info("period %s of %s not closed yet: %s", previous.id, customer_id, error)
+                log.info("period %s of %s not closed yet: %s", previous.id, party_id, error)
         return issued
 
-    def _candidates(self) -> list[tuple[UUID, str]]:
-        catalogue = self.rater.catalogue_at(self.head())
-        return [(cid, party.time_zone) for cid, party in catalogue.customers.items()]
+    def _candidates(self, catalogue: Catalogue) -> list[tuple[str, UUID, Party]]:
+        with self.db.transaction(readonly=True) as tx:  # resellers billed, configured or not
+            rows = tx.fetchall(
+                "SELECT DISTINCT reseller_id FROM billing_xdrs WHERE level = %s"
+                " AND reseller_id IS NOT NULL",
+                (RESELLER,),
+            )
+        resellers = {UUID(r["reseller_id"]) for r in rows} | set(catalogue.resellers)
+        return [(CUSTOMER, cid, party) for cid, party in catalogue.customers.items()] + [
+            (RESELLER, rid, catalogue.resellers.get(rid, Party())) for rid in sorted(resellers)
+        ]
 
-    def _has_xdrs(self, customer_id: UUID, period: periods.Period) -> bool:
+    def _has_xdrs(self, party_id: UUID, period: periods.Period, level: str = CUSTOMER) -> bool:
+        column = "customer_id" if level == CUSTOMER else "reseller_id"
         with self.db.transaction(readonly=True) as tx:  # only to pick candidates
             row = tx.fetchone(
-                "SELECT 1 AS one FROM billing_xdrs WHERE customer_id = %s AND level = %s"
+                f"SELECT 1 AS one FROM billing_xdrs WHERE {column} = %s AND level = %s"
                 " AND connect_time >= %s AND connect_time < %s LIMIT 1",
-                (str(customer_id), CUSTOMER, iso(period.start), iso(period.end)),
+                (str(party_id), level, iso(period.start), iso(period.end)),
             )
         return row is not None
 
@@ -296,16 +370,18 @@ class Invoicer:
         period_id: str,
         version: int | None = None,
         scratch: Path | None = None,
+        level: str = CUSTOMER,
     ) -> Replayed:
-        """Rebuild the period's xDRs and invoice from the log up to the position the issued
-        invoice (version N, default the latest) recorded; never reads a read model."""
-        issued = self._issued(customer_id, period_id, version)
+        """Rebuild the period's xDRs and invoice (a customer's, or at `level` reseller a
+        reseller's) from the log up to the position the issued invoice (version N, default
+        the latest) recorded; never reads a read model."""
+        issued = self._issued(customer_id, period_id, version, level)
         position = issued.position
         catalogue = self.rater.catalogue_at(position)
-        period = self._period(catalogue, customer_id, period_id)
-        xdrs = self.xdrs_of(customer_id, period, position, issued.reprocess_id)
+        period = periods.Period(period_id, "", "UTC", issued.start, issued.end)
+        xdrs = self.xdrs_of(customer_id, period, position, issued.reprocess_id, level)
         tax = Decimal(issued.totals["tax_percent"])
-        content = self._content(catalogue, customer_id, xdrs, tax)
+        content = self._content(catalogue, customer_id, xdrs, tax, level)
         replayed = Replayed(
             customer_id,
             period_id,
@@ -329,17 +405,19 @@ class Invoicer:
             )
         return replayed
 
-    def _issued(self, customer_id: UUID, period_id: str, version: int | None) -> Invoice:
+    def _issued(
+        self, customer_id: UUID, period_id: str, version: int | None, level: str = CUSTOMER
+    ) -> Any:
         """Version N of the invoice, from the event store (the latest when N is None)."""
+        kind: type[Any] = Invoice if level == CUSTOMER else ResellerInvoice
+        make_id = invoices.invoice_id if level == CUSTOMER else invoices.reseller_invoice_id
         if version is not None:
-            return self.service.load(invoices.invoice_id(customer_id, period_id, version), Invoice)
-        found: Invoice | None = None
+            return self.service.load(make_id(customer_id, period_id, version), kind)
+        found: Any = None
         number = 1
         while True:
             try:
-                found = self.service.load(
-                    invoices.invoice_id(customer_id, period_id, number), Invoice
-                )
+                found = self.service.load(make_id(customer_id, period_id, number), kind)
             except NotFoundError:
                 break
             number += 1
@@ -365,57 +443,67 @@ class Invoicer:
         self.service.complete_reprocess(ctx, job_id, results)
         return results
 
-    def _current(self, job: Any) -> list[UUID]:
-        """The period's issued invoices (the read model only picks which to load; each is
-        loaded from the store, and a stale pick is refused when it is voided)."""
-        sql = "SELECT id FROM billing_invoices WHERE period = %s AND status = 'issued'"
+    def _current(self, job: Any) -> list[tuple[str, UUID]]:
+        """The period's issued invoices, customers' and (without a customer) resellers'
+        (the read model only picks which to load; each is loaded from the store, and a
+        stale pick is refused when it is voided)."""
+        sql = "SELECT id, level FROM billing_invoices WHERE period = %s AND status = 'issued'"
         params: list[Any] = [job.period]
         if job.customer_id is not None:
             sql += " AND customer_id = %s"
             params.append(str(job.customer_id))
         with self.db.transaction(readonly=True) as tx:
-            rows = tx.fetchall(sql + " ORDER BY customer_id", params)
-        return [UUID(r["id"]) for r in rows]
+            rows = tx.fetchall(sql + " ORDER BY level, customer_id, reseller_id", params)
+        return [(r["level"], UUID(r["id"])) for r in rows]
 
     def _reprocess(
         self, ctx: CommandContext, job: Any, progress: Callable[[int, int], None] | None
     ) -> list[dict[str, Any]]:
-        current = [self.service.load(i, Invoice) for i in self._current(job)]
+        current = [
+            (level, self.service.load(i, Invoice if level == CUSTOMER else ResellerInvoice))
+            for level, i in self._current(job)
+        ]
         if not current:
             return []  # nothing issued in that period: nothing to read
         self.rater.catch_up()
         position = self.head()
         catalogue = self.rater.catalogue_at(position)
         results = []
-        windows = {
-            old.customer_id: periods.Period(old.period, "", "UTC", old.start, old.end)
-            for old in current
-        }
-        all_xdrs = self.xdrs_in(windows, position)
-        all_legs = self.legs_in(windows, position)
-        for done, old in enumerate(current, 1):
-            xdrs = all_xdrs[old.customer_id]
+        windows: dict[str, dict[UUID, periods.Period]] = {}
+        for level, old in current:
+            windows.setdefault(level, {})[_party(old, level)] = periods.Period(
+                old.period, "", "UTC", old.start, old.end
+            )
+        all_xdrs = {lvl: self.xdrs_in(w, position, level=lvl) for lvl, w in windows.items()}
+        all_legs = {lvl: self.legs_in(w, position, lvl) for lvl, w in windows.items()}
+        for done, (level, old) in enumerate(current, 1):
+            party = _party(old, level)
+            xdrs = all_xdrs[level][party]
             changes: list[tuple[UUID, dict[str, Any], dict[str, Any]]] = []
             priced = dict(xdrs)  # xDRs with no finished leg (subscription fees) stay as they are
-            for leg in all_legs[old.customer_id]:
+            for leg in all_legs[level][party]:
                 before = xdrs.get(leg.leg_id)
                 if before is None:
                     continue  # not rated yet (the rater rates it against this catalogue)
-                (after,) = [x for x in catalogue.rate(leg) if x["level"] == CUSTOMER]
-                change = invoices.xdr_change(_plain(before), _plain(after))
+                (after,) = [x for x in catalogue.rate(leg) if x["level"] == level]
+                change = invoices.xdr_change(
+                    _plain(before), _plain(after), catalogue.class_of(old.customer_id)
+                )
                 if change is not None:
                     changes.append((before["id"], after, change))
                     priced[leg.leg_id] = {**before, **after}
             ordered = sorted(priced.values(), key=lambda x: (x["connect_time"], str(x["leg_id"])))
             tax = Decimal(old.totals["tax_percent"])
-            content = self._content(catalogue, old.customer_id, ordered, tax)
+            content = self._content(catalogue, party, ordered, tax, level)
             if changes or invoices.content_hash(content) != old.content_hash:
                 new_id = self.service.reissue(
-                    ctx, old.id, content, position, changes, job.reason, job.id
+                    ctx, old.id, content, position, changes, job.reason, job.id, level == RESELLER
                 )
                 results.append(
                     {
-                        "customer_id": str(old.customer_id),
+                        "level": level,
+                        "customer_id": str(old.customer_id) if level == CUSTOMER else None,
+                        "reseller_id": str(old.reseller_id) if old.reseller_id else None,
                         "old_invoice_id": str(old.id),
                         "new_invoice_id": str(new_id),
                         "old_total": old.totals["total"],

@@ -13,21 +13,40 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cli.admin import operator
 from cli.store import fail, open_runtime
+from domain.billing.xdrs import CUSTOMER, RESELLER
 from domain.shared.errors import DomainError
 
 console = Console()
 
 
+Customer = Annotated[UUID | None, typer.Option(help="The customer's id")]
+Reseller = Annotated[
+    UUID | None, typer.Option(help="A reseller's id: the operator's invoice to it (instead)")
+]
+
+
+def _party(customer: UUID | None, reseller: UUID | None) -> tuple[UUID, str]:
+    if customer is not None and reseller is None:
+        return customer, CUSTOMER
+    if reseller is not None and customer is None:
+        return reseller, RESELLER
+    fail("give exactly one of --customer and --reseller")
+
+
 def close(
-    customer: Annotated[UUID, typer.Option(help="The customer's id")],
     period: Annotated[str, typer.Option(help="2026-10, 2026-W41 or 2026-10-05")],
+    customer: Customer = None,
+    reseller: Reseller = None,
 ) -> None:
-    """Close a customer's billing period and issue its invoice (once)."""
+    """Close a customer's (or a reseller's) billing period and issue its invoice (once)."""
     from composition.billing import invoicer
 
+    party, level = _party(customer, reseller)
     rt = open_runtime(create=False)
     try:
-        made = invoicer(rt).close(operator(), customer, period)
+        closer = invoicer(rt)
+        shut = closer.close if level == CUSTOMER else closer.close_reseller
+        made = shut(operator(), party, period)
     except DomainError as error:
         fail(error.detail)
     finally:
@@ -36,8 +55,9 @@ def close(
 
 
 def replay(
-    customer: Annotated[UUID, typer.Option(help="The customer's id")],
     period: Annotated[str, typer.Option(help="2026-10, 2026-W41 or 2026-10-05")],
+    customer: Customer = None,
+    reseller: Reseller = None,
     version: Annotated[
         int | None, typer.Option(min=1, help="The invoice version (default: the latest)")
     ] = None,
@@ -52,10 +72,11 @@ def replay(
 
     from composition.billing import invoicer
 
+    party, level = _party(customer, reseller)
     rt = open_runtime(create=False)
     try:
         where = scratch or Path(tempfile.mkdtemp(prefix="switchlog-replay-"))
-        replayed = invoicer(rt).replay(customer, period, version, where)
+        replayed = invoicer(rt).replay(party, period, version, where, level)
     except DomainError as error:
         fail(error.detail)
     finally:
@@ -99,7 +120,8 @@ def reprocess(
         rt.close()
     console.print(f"job {job}: {len(results)} invoice(s) reissued")
     for entry in results:
+        whose = entry["customer_id"] or f"reseller {entry['reseller_id']}"
         console.print(
-            f"{entry['customer_id']}: {entry['old_total']} -> {entry['new_total']}"
+            f"{whose}: {entry['old_total']} -> {entry['new_total']}"
             f" ({entry['xdrs_changed']} xDRs changed), new invoice {entry['new_invoice_id']}"
         )

@@ -12,6 +12,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.billing.application import BillingService, never_closed
+from domain.directory.access import Scope
 from domain.shared.actor import CommandContext
 from domain.shared.aggregate import iso
 
@@ -49,6 +50,9 @@ def invoicer(runtime: Runtime) -> Invoicer:
             grace=timedelta(seconds=settings.billing_close_grace),
             clock=runtime.clock,
             calls_up=lambda customer, end: _calls_up(runtime, customer, end),
+            reseller_calls_up=lambda reseller, end: _calls_up(
+                runtime, reseller, end, "reseller_id"
+            ),
         )
         runtime.__dict__["_billing_invoicer"] = found
     return found
@@ -59,14 +63,15 @@ def start_closer(runtime: Runtime) -> None:
     runtime._start("billing-closer", invoicer(runtime).run)
 
 
-def _calls_up(runtime: Runtime, customer_id: UUID, end: datetime) -> int:
-    """Calls of the customer still up that started before `end` (the calls read model)."""
+def _calls_up(runtime: Runtime, party_id: UUID, end: datetime, column: str = "customer_id") -> int:
+    """Calls of the customer (or of the reseller's customers) still up that started before
+    `end` (the calls read model)."""
     with runtime.db.transaction(readonly=True) as tx:
         row = tx.fetchone(
             "SELECT COUNT(*) AS n FROM calls c WHERE c.active = 1 AND c.started_at < %s"
             " AND EXISTS (SELECT 1 FROM call_parties p WHERE p.call_id = c.call_id"
-            " AND p.customer_id = %s)",
-            (iso(end), str(customer_id)),
+            f" AND p.{column} = %s)",
+            (iso(end), str(party_id)),
         )
     return int(row["n"]) if row else 0
 
@@ -94,6 +99,38 @@ def write_customer_class(
     shown = str(wanted) if wanted else None
     key = str(customer_id)
     return lambda: read_customer_classes(runtime, [key]).get(key) == shown
+
+
+# -- customers: billing_period (monthly, weekly, daily) -----------------------------------
+BillingPeriodKind = Literal["monthly", "weekly", "daily"]
+
+
+def read_customer_billing_periods(runtime: Runtime, customer_ids: Sequence[str]) -> dict[str, Any]:
+    from projections.invoices import InvoiceQueries
+
+    return InvoiceQueries(runtime.db).billing_periods(customer_ids)
+
+
+def write_customer_billing_period(
+    runtime: Runtime, ctx: CommandContext, customer_id: UUID, kind: Any
+) -> Callable[[], bool]:
+    """A change takes effect where the customer's period in progress ends."""
+    wanted = kind or "monthly"
+    service(runtime).set_customer_billing_period(ctx, customer_id, wanted)
+    key = str(customer_id)
+    return lambda: read_customer_billing_periods(runtime, [key]).get(key) == wanted
+
+
+def create_customer_billing_period(
+    runtime: Runtime, ctx: CommandContext, customer_id: UUID, kind: Any, fields: dict[str, Any]
+) -> Callable[[], bool]:
+    """Given when the customer is created: its periods are of that kind from the start."""
+    if kind is None:
+        return lambda: True  # monthly, the default: nothing to record
+    reseller_id = fields.get("reseller_id") or Scope.of(ctx.actor).reseller_id
+    service(runtime).start_customer_billing_period(ctx, customer_id, reseller_id, kind)
+    key = str(customer_id)
+    return lambda: read_customer_billing_periods(runtime, [key]).get(key) == kind
 
 
 # -- products: tariff_id ----------------------------------------------------------------

@@ -11,8 +11,17 @@ from functools import singledispatchmethod
 from typing import Any
 
 from adapters.sql import Database, Row, Transaction
-from domain.billing.invoices import VOID, BillingPeriod, Invoice, ReprocessJob
-from domain.billing.xdrs import CUSTOMER, RATED, Leg
+from domain.billing import periods
+from domain.billing.aggregates import CustomerBillingCycle
+from domain.billing.invoices import (
+    VOID,
+    BillingPeriod,
+    Invoice,
+    ReprocessJob,
+    ResellerBillingPeriod,
+    ResellerInvoice,
+)
+from domain.billing.xdrs import CUSTOMER, RATED, RESELLER, Leg
 from domain.directory.access import Scope
 from domain.shared.aggregate import iso, plain
 from projections.base import Projection
@@ -22,11 +31,17 @@ class InvoicesProjection(Projection):
     """Every handler is idempotent (keyed rows, versions, positions)."""
 
     name = "billing_invoices"
-    version = 1
-    tables = ("billing_invoices", "billing_periods", "billing_reprocess_jobs", "billing_balances")
+    version = 2  # 2: resellers' invoices and periods (level), customers' period kinds
+    tables = (
+        "billing_invoices",
+        "billing_periods",
+        "billing_reprocess_jobs",
+        "billing_balances",
+        "billing_cycles",
+    )
     schema = (
-        "CREATE TABLE IF NOT EXISTS billing_invoices (id TEXT PRIMARY KEY,"
-        " customer_id TEXT NOT NULL, reseller_id TEXT, period TEXT NOT NULL,"
+        "CREATE TABLE IF NOT EXISTS billing_invoices (id TEXT PRIMARY KEY, level TEXT NOT NULL,"
+        " customer_id TEXT, reseller_id TEXT, period TEXT NOT NULL,"
         " version_number BIGINT NOT NULL, status TEXT NOT NULL, total TEXT NOT NULL,"
         " currency TEXT, content_hash TEXT NOT NULL, lines TEXT NOT NULL, totals TEXT NOT NULL,"
         " changes TEXT NOT NULL, replaces TEXT, replaced_by TEXT, reason TEXT,"
@@ -34,9 +49,11 @@ class InvoicesProjection(Projection):
         " issued_at TEXT NOT NULL, version BIGINT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS billing_invoices_customer"
         " ON billing_invoices (customer_id, period, version_number)",
+        "CREATE INDEX IF NOT EXISTS billing_invoices_reseller"
+        " ON billing_invoices (reseller_id, level, period)",
         "CREATE INDEX IF NOT EXISTS billing_invoices_period ON billing_invoices (period, status)",
-        "CREATE TABLE IF NOT EXISTS billing_periods (id TEXT PRIMARY KEY,"
-        " customer_id TEXT NOT NULL, period TEXT NOT NULL, start_at TEXT NOT NULL,"
+        "CREATE TABLE IF NOT EXISTS billing_periods (id TEXT PRIMARY KEY, level TEXT NOT NULL,"
+        " customer_id TEXT, reseller_id TEXT, period TEXT NOT NULL, start_at TEXT NOT NULL,"
         " end_at TEXT NOT NULL, invoice_id TEXT NOT NULL, position BIGINT NOT NULL,"
         " closed_at TEXT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS billing_periods_customer"
@@ -48,6 +65,10 @@ class InvoicesProjection(Projection):
         "CREATE TABLE IF NOT EXISTS billing_balances (customer_id TEXT PRIMARY KEY,"
         " currency TEXT, charges TEXT NOT NULL, xdrs BIGINT NOT NULL,"
         " position BIGINT NOT NULL, updated_at TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS billing_cycles (id TEXT PRIMARY KEY,"
+        " customer_id TEXT NOT NULL, billing_period TEXT NOT NULL, schedule TEXT NOT NULL,"
+        " version BIGINT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS billing_cycles_customer ON billing_cycles (customer_id)",
     )
 
     @singledispatchmethod
@@ -56,15 +77,26 @@ class InvoicesProjection(Projection):
 
     @apply.register
     def _issued(self, event: Invoice.Issued, tx: Transaction, position: int) -> None:
+        self._issue(tx, event, CUSTOMER, str(event.customer_id))
+
+    @apply.register
+    def _reseller_issued(
+        self, event: ResellerInvoice.Issued, tx: Transaction, position: int
+    ) -> None:
+        self._issue(tx, event, RESELLER, None)
+
+    @staticmethod
+    def _issue(tx: Transaction, event: Any, level: str, customer_id: str | None) -> None:
         tx.execute(
-            "INSERT INTO billing_invoices (id, customer_id, reseller_id, period, version_number,"
-            " status, total, currency, content_hash, lines, totals, changes, replaces,"
-            " replaced_by, reason, start_at, end_at, position, issued_at, version) VALUES"
-            " (%s, %s, %s, %s, %s, 'issued', %s, %s, %s, %s, %s, %s, %s, NULL, %s, %s, %s, %s,"
-            " %s, %s) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO billing_invoices (id, level, customer_id, reseller_id, period,"
+            " version_number, status, total, currency, content_hash, lines, totals, changes,"
+            " replaces, replaced_by, reason, start_at, end_at, position, issued_at, version)"
+            " VALUES (%s, %s, %s, %s, %s, %s, 'issued', %s, %s, %s, %s, %s, %s, %s, NULL, %s,"
+            " %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
             (
                 str(event.originator_id),
-                str(event.customer_id),
+                level,
+                customer_id,
                 plain(event.reseller_id),
                 event.period,
                 event.version_number,
@@ -86,6 +118,16 @@ class InvoicesProjection(Projection):
 
     @apply.register
     def _voided(self, event: Invoice.Voided, tx: Transaction, position: int) -> None:
+        self._void(tx, event)
+
+    @apply.register
+    def _reseller_voided(
+        self, event: ResellerInvoice.Voided, tx: Transaction, position: int
+    ) -> None:
+        self._void(tx, event)
+
+    @staticmethod
+    def _void(tx: Transaction, event: Any) -> None:
         tx.execute(
             "UPDATE billing_invoices SET status = %s, replaced_by = %s, version = %s"
             " WHERE id = %s AND version < %s",
@@ -100,19 +142,75 @@ class InvoicesProjection(Projection):
 
     @apply.register
     def _closed(self, event: BillingPeriod.Closed, tx: Transaction, position: int) -> None:
+        self._close(tx, event, CUSTOMER, str(event.customer_id))
+
+    @apply.register
+    def _reseller_closed(
+        self, event: ResellerBillingPeriod.Closed, tx: Transaction, position: int
+    ) -> None:
+        self._close(tx, event, RESELLER, None)
+
+    @staticmethod
+    def _close(tx: Transaction, event: Any, level: str, customer_id: str | None) -> None:
         tx.execute(
-            "INSERT INTO billing_periods (id, customer_id, period, start_at, end_at, invoice_id,"
-            " position, closed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO billing_periods (id, level, customer_id, reseller_id, period,"
+            " start_at, end_at, invoice_id, position, closed_at) VALUES (%s, %s, %s, %s, %s,"
+            " %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
             (
                 str(event.originator_id),
-                str(event.customer_id),
+                level,
+                customer_id,
+                plain(event.reseller_id),
                 event.period,
                 iso(event.start),
                 iso(event.end),
                 str(event.invoice_id),
                 event.position,
                 iso(event.timestamp),
+            ),
+        )
+
+    # -- customers' period kinds (the GET of a customer shows the latest one chosen) ------
+    @apply.register
+    def _cycle_chosen(
+        self, event: CustomerBillingCycle.Chosen, tx: Transaction, position: int
+    ) -> None:
+        schedule = periods.change(
+            periods.DEFAULT_SCHEDULE, event.billing_period, event.effective_from
+        )
+        tx.execute(
+            "INSERT INTO billing_cycles (id, customer_id, billing_period, schedule, version)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            (
+                str(event.originator_id),
+                str(event.customer_id),
+                event.billing_period,
+                json.dumps(_schedule(schedule)),
+                event.originator_version,
+            ),
+        )
+
+    @apply.register
+    def _rescheduled(
+        self, event: CustomerBillingCycle.Rescheduled, tx: Transaction, position: int
+    ) -> None:
+        row = tx.fetchone(
+            "SELECT schedule, version FROM billing_cycles WHERE id = %s",
+            (str(event.originator_id),),
+        )
+        if row is None or int(row["version"]) >= event.originator_version:
+            return  # delivered again
+        schedule = periods.change(
+            _parse_schedule(row["schedule"]), event.billing_period, event.effective_from
+        )
+        tx.execute(
+            "UPDATE billing_cycles SET billing_period = %s, schedule = %s, version = %s"
+            " WHERE id = %s",
+            (
+                event.billing_period,
+                json.dumps(_schedule(schedule)),
+                event.originator_version,
+                str(event.originator_id),
             ),
         )
 
@@ -211,7 +309,7 @@ class InvoiceQueries:
         self, scope: Scope, filters: dict[str, str | None], limit: int, offset: int
     ) -> tuple[list[Row], int | None]:
         where, params = ["1 = 1"], []
-        for column in ("customer_id", "period", "status"):
+        for column in ("level", "customer_id", "reseller_id", "period", "status"):
             if filters.get(column):
                 where.append(f"{column} = %s")
                 params.append(filters[column])
@@ -225,7 +323,8 @@ class InvoiceQueries:
             params.append(str(principal))
         rows = self._all(
             f"SELECT * FROM billing_invoices WHERE {' AND '.join(where)}"
-            " ORDER BY period, customer_id, version_number LIMIT %s OFFSET %s",
+            " ORDER BY period, level, customer_id, reseller_id, version_number"
+            " LIMIT %s OFFSET %s",
             [*params, limit + 1, offset],
         )
         more = len(rows) > limit
@@ -248,11 +347,24 @@ class InvoiceQueries:
     def period_closed(self, customer_id: str, at: datetime) -> bool:
         moment = iso(at)
         rows = self._all(
-            "SELECT 1 AS one FROM billing_periods WHERE customer_id = %s AND start_at <= %s"
-            " AND end_at > %s LIMIT 1",
-            (customer_id, moment, moment),
+            "SELECT 1 AS one FROM billing_periods WHERE customer_id = %s AND level = %s"
+            " AND start_at <= %s AND end_at > %s LIMIT 1",
+            (customer_id, CUSTOMER, moment, moment),
         )
         return bool(rows)
+
+    def billing_periods(self, customer_ids: Sequence[str]) -> dict[str, str]:
+        """Each customer's period kind as last chosen (monthly when never chosen)."""
+        if not customer_ids:
+            return {}
+        marks = ", ".join(["%s"] * len(customer_ids))
+        rows = self._all(
+            "SELECT customer_id, billing_period FROM billing_cycles"
+            f" WHERE customer_id IN ({marks})",
+            list(customer_ids),
+        )
+        chosen = {r["customer_id"]: r["billing_period"] for r in rows}
+        return {c: chosen.get(c, periods.MONTHLY) for c in customer_ids}
 
 
 def invoice_row(row: Row) -> Row:
@@ -262,3 +374,13 @@ def invoice_row(row: Row) -> Row:
         "totals": json.loads(row["totals"]),
         "changes": json.loads(row["changes"]),
     }
+
+
+def _schedule(schedule: periods.Schedule) -> list[list[str | None]]:
+    return [[iso(start) if start else None, kind] for start, kind in schedule]
+
+
+def _parse_schedule(text: str) -> periods.Schedule:
+    return tuple(
+        (datetime.fromisoformat(start) if start else None, kind) for start, kind in json.loads(text)
+    )

@@ -22,7 +22,7 @@ from composition.billing import invoicer, service
 from composition.runtime import Runtime
 from domain.directory.access import Scope
 from domain.shared.actor import CommandContext
-from domain.shared.errors import ForbiddenError, NotFoundError
+from domain.shared.errors import ForbiddenError, InvalidValueError, NotFoundError
 from domain.shared.permissions import Access, Section
 from projections.invoices import InvoiceQueries
 
@@ -36,13 +36,24 @@ PeriodId = Field(
 
 
 class PeriodClose(Strict):
-    customer_id: UUID
+    """Exactly one of `customer_id` (its invoice) and `reseller_id` (the operator's invoice
+    to the reseller: its reseller-level xDRs; admins only)."""
+
+    customer_id: UUID | None = None
+    reseller_id: UUID | None = None
     period: str = PeriodId
+
+
+Level = Literal["customer", "reseller"]
 
 
 class InvoiceSummary(BaseModel):
     id: UUID
-    customer_id: UUID
+    level: Level = Field(
+        description="`customer`: a customer's invoice; `reseller`: the operator's invoice to"
+        " a reseller (its reseller-level xDRs)"
+    )
+    customer_id: UUID | None = Field(description="None on a reseller's invoice")
     reseller_id: UUID | None
     period: str
     version: int = Field(description="1 when the period closed; each reprocess adds one")
@@ -93,7 +104,9 @@ class ReprocessAccepted(BaseModel):
 
 
 class ReprocessedInvoice(BaseModel):
-    customer_id: UUID
+    level: Level = "customer"
+    customer_id: UUID | None
+    reseller_id: UUID | None = None
     old_invoice_id: UUID
     new_invoice_id: UUID
     old_total: str
@@ -132,9 +145,16 @@ def _reader(ctx: CommandContext) -> Scope:
 
 
 def _visible(scope: Scope, row: dict[str, Any] | None, what: str) -> dict[str, Any]:
-    if row is None or not scope.sees_customer(
-        UUID(row["customer_id"]), UUID(row["reseller_id"]) if row["reseller_id"] else None
-    ):
+    """A customer's invoice: the customer, its reseller, admins; a reseller's: that reseller
+    and admins, never its customers."""
+    if row is None:
+        raise NotFoundError(f"{what} not found")
+    reseller = UUID(row["reseller_id"]) if row["reseller_id"] else None
+    if row["customer_id"] is None:
+        visible = reseller is not None and scope.sees_reseller(reseller)
+    else:
+        visible = scope.sees_customer(UUID(row["customer_id"]), reseller)
+    if not visible:
         raise NotFoundError(f"{what} not found")
     return row
 
@@ -156,12 +176,23 @@ def _invoice(runtime: Runtime, ctx: CommandContext, invoice_id: UUID) -> dict[st
     },
 )
 def close_period(body: PeriodClose, runtime: RuntimeDep, ctx: ContextDep) -> Any:
-    """Close the customer's billing period (`2026-10`, `2026-W41`, `2026-10-05`, in the
-    customer's zone) and issue its invoice; 409 while one of its calls is still up. Usage
-    into a closed period is refused (409 `period_closed`): reprocess it instead."""
+    """Close a customer's billing period (`2026-10`, `2026-W41`, `2026-10-05`, in the
+    customer's zone, of the customer's kind: another kind is 422 `period_kind_mismatch`)
+    and issue its invoice; or, with `reseller_id` (admins), a reseller's period and the
+    operator's invoice to it. 409 while one of its calls is still up. Usage into a closed
+    customer period is refused (409 `period_closed`): reprocess it instead."""
     queries = InvoiceQueries(runtime.db)
-    before = service(runtime).closed_invoice(body.customer_id, body.period)
-    made = invoicer(runtime).close(ctx, body.customer_id, body.period)
+    billing = service(runtime)
+    if (body.customer_id is None) == (body.reseller_id is None):
+        raise InvalidValueError("give exactly one of customer_id and reseller_id")
+    if body.reseller_id is not None:
+        billing.may_close_reseller(ctx, body.reseller_id)
+        before = billing.closed_reseller_invoice(body.reseller_id, body.period)
+        made = invoicer(runtime).close_reseller(ctx, body.reseller_id, body.period)
+    else:
+        assert body.customer_id is not None
+        before = billing.closed_invoice(body.customer_id, body.period)
+        made = invoicer(runtime).close(ctx, body.customer_id, body.period)
     row = runtime.read_your_writes("billing_invoices", lambda: queries.invoice(str(made)))
     if row is None:
         raise NotFoundError(f"invoice {made} not shown yet; GET /v1/invoices/{made}")
@@ -176,15 +207,23 @@ def list_invoices(
     runtime: RuntimeDep,
     ctx: ContextDep,
     customer_id: UUID | None = None,
+    reseller_id: UUID | None = None,
+    level: Annotated[
+        Level, Query(description="`reseller`: the operator's invoices to resellers")
+    ] = "customer",
     period: Annotated[str | None, Query(max_length=10)] = None,
     status: Literal["issued", "void"] | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
-    """Invoices the caller may see, every version (void ones too), by period."""
+    """Invoices the caller may see, every version (void ones too), by period: customers'
+    by default, `level=reseller` the operator's invoices to resellers (admins and each
+    reseller its own; customers never see them)."""
     scope = _reader(ctx)
     filters = {
+        "level": level,
         "customer_id": str(customer_id) if customer_id else None,
+        "reseller_id": str(reseller_id) if reseller_id else None,
         "period": period,
         "status": status,
     }

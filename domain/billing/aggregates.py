@@ -4,9 +4,11 @@ directory's customers and resellers and to provisioning's products."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+from domain.billing import periods
 from domain.billing.rating import Rate
 from domain.shared.aggregate import SwitchlogAggregate
 from domain.shared.owners import Owner
@@ -34,6 +36,20 @@ class CustomerClass(SwitchlogAggregate):
         self.rounding = rounding
         self.invoice_precision = invoice_precision
         self.usage_precision = usage_precision
+
+    class Edited(SwitchlogAggregate.Changed):
+        """The class's name or rounding rules changed (a rounding fix names its reason);
+        rating and invoices follow it from its position in the log on."""
+
+        fields = frozenset({"name", "rounding", "invoice_precision", "usage_precision"})
+        reason: str | None
+
+    def edit(self, reason: str | None, **fields: Any) -> bool:
+        """Record the fields that differ; False when none does."""
+        changes = self.diff(**fields)
+        if changes:
+            self.trigger_event(self.Edited, changes=changes, reason=reason)
+        return bool(changes)
 
 
 class Tariff(SwitchlogAggregate):
@@ -206,3 +222,59 @@ class ResellerBilling(SwitchlogAggregate):
 
     def owners(self) -> Sequence[Owner]:
         return (Owner(reseller_id=self.reseller_id),)
+
+
+class CustomerBillingCycle(SwitchlogAggregate):
+    """A customer's billing period kind over time (monthly by default). Its own aggregate,
+    so a PATCH changing it beside the class (or other billing fields) does not conflict."""
+
+    context = "billing"
+
+    @staticmethod
+    def create_id(customer_id: UUID) -> UUID:
+        return uuid5(NAMESPACE_URL, f"switchlog:customer-billing-cycle:{customer_id}")
+
+    class Chosen(SwitchlogAggregate.Created):
+        customer_id: UUID
+        reseller_id: UUID | None
+        billing_period: str
+        effective_from: datetime | None  # None: from the start (set when created)
+
+    def __init__(
+        self,
+        customer_id: UUID,
+        reseller_id: UUID | None,
+        billing_period: str,
+        effective_from: datetime | None,
+    ) -> None:
+        self.customer_id = customer_id
+        self.reseller_id = reseller_id
+        self.billing_period = billing_period
+        self.schedule = periods.change(periods.DEFAULT_SCHEDULE, billing_period, effective_from)
+
+    class Rescheduled(SwitchlogAggregate.Event):
+        """The kind from `effective_from` on (the end of the period in progress)."""
+
+        billing_period: str
+        effective_from: datetime
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.billing_period = self.billing_period
+            aggregate.schedule = periods.change(
+                aggregate.schedule, self.billing_period, self.effective_from
+            )
+
+    def reschedule(self, billing_period: str, effective_from: datetime) -> None:
+        self.trigger_event(
+            self.Rescheduled, billing_period=billing_period, effective_from=effective_from
+        )
+
+    def belongs_to(self, reseller_id: UUID | None) -> None:
+        self.reseller_id = reseller_id
+
+    @classmethod
+    def created_owners(cls, aggregate_id: UUID, fields: dict[str, Any]) -> Sequence[Owner]:
+        return (Owner(fields["reseller_id"], fields["customer_id"]),)
+
+    def owners(self) -> Sequence[Owner]:
+        return (Owner(self.reseller_id, self.customer_id),)

@@ -16,9 +16,10 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from domain.billing import rating
+from domain.billing import periods, rating
 from domain.billing.aggregates import (
     CustomerBilling,
+    CustomerBillingCycle,
     CustomerClass,
     ProductBilling,
     ResellerBilling,
@@ -49,6 +50,7 @@ class Party:
     currency: str | None = None
     class_id: UUID | None = None
     tariff_id: UUID | None = None  # resellers: their own tariff
+    schedule: periods.Schedule = periods.DEFAULT_SCHEDULE  # period kinds over time
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class ClassRule:
     method: Rounding
     usage_precision: int
     invoice_precision: int = DEFAULT_PRECISION
+    name: str = ""
+    reason: str | None = None  # the last edit's (a rounding fix names why)
 
 
 DEFAULT_CLASS = ClassRule(DEFAULT_METHOD, DEFAULT_PRECISION)
@@ -79,6 +83,7 @@ class Catalogue:
             Product.Created: self._product_created,
             Agreement.ProductsAssigned: self._products_assigned,
             CustomerClass.Created: self._class_created,
+            CustomerClass.Edited: self._class_edited,
             CustomerBilling.Classified: self._classified,
             CustomerBilling.Reclassified: self._reclassified,
             ProductBilling.TariffAttached: self._tariff_attached,
@@ -87,6 +92,8 @@ class Catalogue:
             Tariff.RatesChanged: self._rates_changed,
             ResellerBilling.Configured: self._reseller_configured,
             ResellerBilling.Reconfigured: self._reseller_reconfigured,
+            CustomerBillingCycle.Chosen: self._cycle_chosen,
+            CustomerBillingCycle.Rescheduled: self._rescheduled,
         }
         for kind in (Customer.DetailsChanged, Customer.Updated):
             self._handlers[kind] = self._customer_changed
@@ -121,8 +128,26 @@ class Catalogue:
 
     def _class_created(self, event: Any) -> None:
         self.classes[event.originator_id] = ClassRule(
-            Rounding(event.rounding), event.usage_precision, event.invoice_precision
+            Rounding(event.rounding), event.usage_precision, event.invoice_precision, event.name
         )
+
+    def _class_edited(self, event: Any) -> None:
+        rule = self.classes[event.originator_id]
+        after = {name: new for name, (_old, new) in event.changes.items()}
+        self.classes[event.originator_id] = ClassRule(
+            Rounding(after.get("rounding", rule.method.value)),
+            after.get("usage_precision", rule.usage_precision),
+            after.get("invoice_precision", rule.invoice_precision),
+            after.get("name", rule.name),
+            event.reason or rule.reason,
+        )
+
+    def class_of(self, customer_id: UUID) -> ClassRule:
+        """The customer's class rule (the default without one)."""
+        party = self.customers.get(customer_id)
+        if party is None or party.class_id is None:
+            return DEFAULT_CLASS
+        return self.classes.get(party.class_id, DEFAULT_CLASS)
 
     def _classified(self, event: Any) -> None:
         self._subjects[event.originator_id] = event.customer_id
@@ -153,14 +178,33 @@ class Catalogue:
     def _reseller_configured(self, event: Any) -> None:
         self._subjects[event.originator_id] = event.reseller_id
         self.resellers[event.reseller_id] = Party(
-            event.time_zone, event.currency, tariff_id=event.tariff_id
+            event.time_zone,
+            event.currency,
+            tariff_id=event.tariff_id,
+            schedule=periods.change(periods.DEFAULT_SCHEDULE, event.billing_period, None),
         )
 
     def _reseller_reconfigured(self, event: Any) -> None:
         party = self.resellers[self._subjects[event.originator_id]]
+        if "billing_period" in event.changes:  # from the end of the period in progress
+            kind = event.changes["billing_period"][1]
+            party.schedule = periods.change_at(
+                party.schedule, kind, event.timestamp, party.time_zone
+            )
         for name, (_before, after) in event.changes.items():
             if name in ("time_zone", "currency", "tariff_id"):
                 setattr(party, name, after)
+
+    def _cycle_chosen(self, event: Any) -> None:
+        self._subjects[event.originator_id] = event.customer_id
+        party = self.customers.setdefault(event.customer_id, Party())
+        party.schedule = periods.change(
+            periods.DEFAULT_SCHEDULE, event.billing_period, event.effective_from
+        )
+
+    def _rescheduled(self, event: Any) -> None:
+        party = self.customers.setdefault(self._subjects[event.originator_id], Party())
+        party.schedule = periods.change(party.schedule, event.billing_period, event.effective_from)
 
     # -- rating ------------------------------------------------------------------------
     def tariff_of_account(self, account_id: UUID) -> UUID | None:

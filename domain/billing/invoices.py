@@ -37,6 +37,15 @@ def period_key(customer_id: UUID, period: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"switchlog:billing-period:{customer_id}:{period}")
 
 
+def reseller_invoice_id(reseller_id: UUID, period: str, version: int) -> UUID:
+    """A reseller's invoice: its own namespace, so it never collides with a customer's."""
+    return uuid5(NAMESPACE_URL, f"switchlog:reseller-invoice:{reseller_id}:{period}:{version}")
+
+
+def reseller_period_key(reseller_id: UUID, period: str) -> UUID:
+    return uuid5(NAMESPACE_URL, f"switchlog:reseller-billing-period:{reseller_id}:{period}")
+
+
 # -- the arithmetic -------------------------------------------------------------------
 def compute(
     xdrs: Iterable[Mapping[str, Any]],
@@ -111,8 +120,11 @@ def content_hash(content: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(doc)).hexdigest()
 
 
-def xdr_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any] | None:
-    """How an xDR's amount changed, and why (which rate or rule); None when it did not."""
+def xdr_change(
+    old: Mapping[str, Any], new: Mapping[str, Any], klass: Any = None
+) -> dict[str, Any] | None:
+    """How an xDR's amount changed, and why (which rate or rule); None when it did not.
+    `klass`: the customer's class rule now (its name and last edit's reason name a fix)."""
     before, after = old.get("amount"), new.get("amount")
     if before == after and old.get("status") == new.get("status"):
         return None
@@ -122,11 +134,11 @@ def xdr_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]
         "cld": old.get("cld"),
         "old_amount": money(before) if before is not None else None,
         "new_amount": money(after) if after is not None else None,
-        "cause": cause_of_change(old, new),
+        "cause": cause_of_change(old, new, klass),
     }
 
 
-def cause_of_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+def cause_of_change(old: Mapping[str, Any], new: Mapping[str, Any], klass: Any = None) -> str:
     if old.get("tariff_id") != new.get("tariff_id"):
         return f"tariff {old.get('tariff_id')} replaced by {new.get('tariff_id')}"
     if old.get("status") != new.get("status"):
@@ -139,6 +151,12 @@ def cause_of_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
         what = ", ".join(f"{k} {old_rate.get(k)} -> {new_rate.get(k)}" for k in changed)
         return f"rate {new.get('rate_prefix')} changed: {what}"
     if (old.get("rounding"), old.get("precision")) != (new.get("rounding"), new.get("precision")):
+        if klass is not None and getattr(klass, "reason", None):  # the class was edited
+            return (
+                f"rounding changed: class {klass.name} {old.get('rounding')}/"
+                f"{old.get('precision')} -> {new.get('rounding')}/{new.get('precision')}"
+                f" ({klass.reason})"
+            )
         return (
             f"rounding changed: {old.get('rounding')} at {old.get('precision')} -> "
             f"{new.get('rounding')} at {new.get('precision')}"
@@ -311,3 +329,122 @@ class ReprocessJob(SwitchlogAggregate):
 
     def fail(self, error: str) -> None:
         self.trigger_event(self.Failed, error=error)
+
+
+# -- resellers: the operator invoices its resellers (reseller-level xDRs) ----------------
+class ResellerBillingPeriod(SwitchlogAggregate):
+    """A reseller's period, once closed: closing and issuing its invoice is one append."""
+
+    context = "billing"
+
+    @staticmethod
+    def create_id(reseller_id: UUID, period: str) -> UUID:
+        return reseller_period_key(reseller_id, period)
+
+    class Closed(SwitchlogAggregate.Created):
+        reseller_id: UUID
+        period: str
+        time_zone: str
+        start: datetime
+        end: datetime
+        invoice_id: UUID
+        position: int
+
+    def __init__(
+        self,
+        reseller_id: UUID,
+        period: str,
+        time_zone: str,
+        start: datetime,
+        end: datetime,
+        invoice_id: UUID,
+        position: int,
+    ) -> None:
+        self.reseller_id = reseller_id
+        self.period = period
+        self.time_zone = time_zone
+        self.start = start
+        self.end = end
+        self.invoice_id = invoice_id
+        self.position = position
+
+    @classmethod
+    def created_owners(cls, aggregate_id: UUID, fields: dict[str, Any]) -> Sequence[Owner]:
+        return (Owner(reseller_id=fields["reseller_id"]),)
+
+
+class ResellerInvoice(SwitchlogAggregate):
+    """One version of the operator's invoice to a reseller for a period (its reseller-level
+    xDRs: calls at the reseller's tariff, reseller subscription fees). Only the operator and
+    that reseller see it, never its customers."""
+
+    context = "billing"
+
+    @staticmethod
+    def create_id(reseller_id: UUID, period: str, version_number: int) -> UUID:
+        return reseller_invoice_id(reseller_id, period, version_number)
+
+    class Issued(SwitchlogAggregate.Created):
+        reseller_id: UUID
+        period: str
+        version_number: int
+        start: datetime
+        end: datetime
+        lines: list[dict[str, Any]]
+        totals: dict[str, Any]
+        content_hash: str
+        position: int
+        replaces: UUID | None
+        reason: str | None
+        xdr_changes: list[dict[str, Any]]
+        reprocess_id: UUID | None
+
+    def __init__(
+        self,
+        reseller_id: UUID,
+        period: str,
+        version_number: int,
+        start: datetime,
+        end: datetime,
+        lines: list[dict[str, Any]],
+        totals: dict[str, Any],
+        content_hash: str,
+        position: int,
+        replaces: UUID | None = None,
+        reason: str | None = None,
+        xdr_changes: list[dict[str, Any]] | None = None,
+        reprocess_id: UUID | None = None,
+    ) -> None:
+        self.reseller_id = reseller_id
+        self.period = period
+        self.version_number = version_number
+        self.start = start
+        self.end = end
+        self.lines = lines
+        self.totals = totals
+        self.content_hash = content_hash
+        self.position = position
+        self.replaces = replaces
+        self.reason = reason
+        self.xdr_changes = xdr_changes or []
+        self.reprocess_id = reprocess_id
+        self.status = ISSUED
+        self.replaced_by: UUID | None = None
+
+    class Voided(SwitchlogAggregate.Event):
+        replaced_by: UUID
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.status = VOID
+            aggregate.replaced_by = self.replaced_by
+
+    def void(self, replaced_by: UUID, reason: str) -> None:
+        self.trigger_event(self.Voided, replaced_by=replaced_by, reason=reason)
+
+    @classmethod
+    def created_owners(cls, aggregate_id: UUID, fields: dict[str, Any]) -> Sequence[Owner]:
+        return (Owner(reseller_id=fields["reseller_id"]),)
+
+    def owners(self) -> Sequence[Owner]:
+        return (Owner(reseller_id=self.reseller_id),)

@@ -13,18 +13,23 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from domain.billing import periods
+from domain.billing.aggregates import CustomerBillingCycle
 from domain.billing.invoices import (
     ISSUED,
     BillingPeriod,
     Invoice,
     ReprocessJob,
+    ResellerBillingPeriod,
+    ResellerInvoice,
     content_hash,
     invoice_id,
     period_key,
+    reseller_invoice_id,
+    reseller_period_key,
 )
 from domain.billing.xdrs import Leg
 from domain.directory.access import Scope
-from domain.directory.aggregates import Customer
+from domain.directory.aggregates import Customer, Reseller
 from domain.shared.actor import CommandContext
 from domain.shared.errors import ConflictError, InvalidValueError, NotFoundError
 from domain.shared.permissions import Access, Section
@@ -99,6 +104,116 @@ class InvoicingUseCases(_Application):
                 self.save(closed, invoice)
             return first
 
+    # -- resellers' periods: the operator invoices its resellers -------------------------
+    def may_close_reseller(self, ctx: CommandContext, reseller_id: UUID) -> Reseller:
+        """Only the operator closes a reseller's period (its invoice to the reseller)."""
+        ctx.require(Section.BILLING, Access.MODIFY)
+        Scope.of(ctx.actor).require_admin()
+        reseller: Reseller = self.load(reseller_id, Reseller)
+        return reseller
+
+    def closed_reseller_invoice(self, reseller_id: UUID, period_id: str) -> UUID | None:
+        try:
+            closed: ResellerBillingPeriod = self.load(
+                reseller_period_key(reseller_id, period_id), ResellerBillingPeriod
+            )
+        except NotFoundError:
+            return None
+        return closed.invoice_id
+
+    def close_reseller_period(
+        self,
+        ctx: CommandContext,
+        reseller_id: UUID,
+        period: periods.Period,
+        content: dict[str, Any],
+        position: int,
+    ) -> UUID:
+        """Close the reseller's period and issue version 1 of its invoice, in one append;
+        closed before (or by a concurrent closer): the same invoice."""
+        with self.command(ctx):
+            self.may_close_reseller(ctx, reseller_id)
+            first = reseller_invoice_id(reseller_id, period.id, 1)
+            if self.closed_reseller_invoice(reseller_id, period.id) is not None:
+                return first
+            invoice = ResellerInvoice(
+                reseller_id=reseller_id,
+                period=period.id,
+                version_number=1,
+                start=period.start,
+                end=period.end,
+                lines=content["lines"],
+                totals=content["totals"],
+                content_hash=content_hash(content),
+                position=position,
+            )
+            closed = ResellerBillingPeriod(
+                reseller_id=reseller_id,
+                period=period.id,
+                time_zone=period.time_zone,
+                start=period.start,
+                end=period.end,
+                invoice_id=invoice.id,
+                position=position,
+            )
+            with suppress(IntegrityError):
+                self.save(closed, invoice)
+            return first
+
+    # -- a customer's billing period kind ------------------------------------------------
+    def start_customer_billing_period(
+        self, ctx: CommandContext, customer_id: UUID, reseller_id: UUID | None, kind: str
+    ) -> None:
+        """A customer being created (in the creating transaction, by whoever may create
+        it) is billed by that kind from the start."""
+        with self.command(ctx):
+            ctx.require(Section.BILLING, Access.MODIFY)
+            Scope.of(ctx.actor).require_reseller_or_admin()
+            cycle = CustomerBillingCycle(
+                customer_id=customer_id,
+                reseller_id=reseller_id,
+                billing_period=periods.check_kind(kind),
+                effective_from=None,
+            )
+            self.save(cycle)
+
+    def set_customer_billing_period(
+        self, ctx: CommandContext, customer_id: UUID, kind: str
+    ) -> None:
+        """Bill the customer monthly, weekly or daily (admins and its reseller). A change
+        takes effect where the period in progress ends (that one closes as it began)."""
+        with self.command(ctx):
+            customer: Customer = self.load(customer_id, Customer)
+            scope = Scope.of(ctx.actor)
+            scope.require_visible(
+                scope.sees_customer(customer.id, customer.reseller_id), f"customer {customer_id}"
+            )
+            ctx.require(Section.BILLING, Access.MODIFY)
+            scope.require_reseller_or_admin()
+            customer.check_open()
+            periods.check_kind(kind)
+            try:
+                cycle: CustomerBillingCycle | None = self.load(
+                    CustomerBillingCycle.create_id(customer.id), CustomerBillingCycle
+                )
+            except NotFoundError:
+                cycle = None
+            schedule = cycle.schedule if cycle is not None else periods.DEFAULT_SCHEDULE
+            effective = periods.current(schedule, self.clock.now(), customer.time_zone).end
+            if cycle is None:
+                cycle = CustomerBillingCycle(
+                    customer_id=customer.id,
+                    reseller_id=customer.reseller_id,
+                    billing_period=kind,
+                    effective_from=effective,
+                )
+            elif periods.change(schedule, kind, effective) == schedule:
+                return  # already so
+            else:
+                cycle.belongs_to(customer.reseller_id)
+                cycle.reschedule(kind, effective)
+            self.save(cycle)
+
     # -- reprocess -----------------------------------------------------------------------
     def request_reprocess(
         self, ctx: CommandContext, period_id: str, customer_id: UUID | None, reason: str
@@ -142,17 +257,20 @@ class InvoicingUseCases(_Application):
         changes: Sequence[tuple[UUID, dict[str, Any], dict[str, Any]]],
         reason: str,
         job_id: UUID,
+        reseller_level: bool = False,
     ) -> UUID:
         """Void `old_id`, issue its next version with `content` and the per-xDR diff, and
         correct each changed xDR (`Leg.Rerated`): one append, or none."""
         with self.command(ctx):
             ctx.require(Section.BILLING, Access.MODIFY)
             Scope.of(ctx.actor).require_admin()
-            old: Invoice = self.load(old_id, Invoice)
+            kind = ResellerInvoice if reseller_level else Invoice
+            old: Any = self.load(old_id, kind)
             if old.status != ISSUED:
                 raise ConflictError(f"invoice {old_id} is void: reprocess its latest version")
-            new = Invoice(
-                customer_id=old.customer_id,
+            party = {} if reseller_level else {"customer_id": old.customer_id}
+            new = kind(
+                **party,
                 reseller_id=old.reseller_id,
                 period=old.period,
                 version_number=old.version_number + 1,

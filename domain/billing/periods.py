@@ -84,3 +84,89 @@ def period_of(kind: str, moment: datetime, time_zone: str = "UTC") -> Period:
     else:
         raise InvalidValueError(f"billing period {kind!r} is monthly, weekly or daily")
     return parse(period_id, time_zone)
+
+
+# -- a customer's (or reseller's) period kinds over time -----------------------------
+#: `(effective_from, kind)` entries in time order; the first is in force from the start
+#: (`None`). A change of kind takes effect where the period in progress ends.
+Schedule = tuple[tuple[datetime | None, str], ...]
+DEFAULT_SCHEDULE: Schedule = ((None, MONTHLY),)
+
+
+class PeriodKindError(InvalidValueError):
+    """The period id is of another kind than the customer's (or reseller's) periods then."""
+
+    code = "period_kind_mismatch"
+
+
+def check_kind(kind: str) -> str:
+    if kind not in (MONTHLY, WEEKLY, DAILY):
+        raise InvalidValueError(f"billing_period is one of {MONTHLY}, {WEEKLY}, {DAILY}")
+    return kind
+
+
+def _spans(schedule: Schedule) -> list[tuple[datetime | None, datetime | None, str]]:
+    return [
+        (start, schedule[i + 1][0] if i + 1 < len(schedule) else None, kind)
+        for i, (start, kind) in enumerate(schedule)
+    ]
+
+
+def _clip(period: Period, start: datetime | None, end: datetime | None) -> Period:
+    low = period.start if start is None else max(period.start, start)
+    high = period.end if end is None else min(period.end, end)
+    return Period(period.id, period.kind, period.time_zone, low, high)
+
+
+def kind_at(schedule: Schedule, moment: datetime) -> str:
+    kind = schedule[0][1]
+    for start, each in schedule:
+        if start is None or start <= moment:
+            kind = each
+    return kind
+
+
+def current(schedule: Schedule, moment: datetime, time_zone: str = "UTC") -> Period:
+    """The period holding `moment`: of the kind in force then, clipped to its span (the
+    first period after a change of kind starts where the last one of the old kind ended)."""
+    for start, end, kind in _spans(schedule):
+        if (start is None or start <= moment) and (end is None or moment < end):
+            return _clip(period_of(kind, moment, time_zone), start, end)
+    raise InvalidValueError("a billing schedule covers all times")  # never: spans tile time
+
+
+def window(schedule: Schedule, period_id: str, time_zone: str = "UTC") -> Period:
+    """The period with that id as the schedule bills it (clipped at a change of kind);
+    refused when no part of it was billed by its kind."""
+    period = parse(period_id, time_zone)
+    for start, end, kind in _spans(schedule):
+        if kind != period.kind:
+            continue
+        clipped = _clip(period, start, end)
+        if clipped.start < clipped.end:
+            return clipped
+    kinds = " then ".join(kind for _, kind in schedule)
+    raise PeriodKindError(f"{period_id} is a {period.kind} period; this party is billed {kinds}")
+
+
+def previous(schedule: Schedule, moment: datetime, time_zone: str = "UTC") -> Period:
+    """The last period that ended at or before the start of the one holding `moment`."""
+    now = current(schedule, moment, time_zone)
+    return current(schedule, now.start - timedelta(microseconds=1), time_zone)
+
+
+def change(schedule: Schedule, kind: str, effective_from: datetime | None) -> Schedule:
+    """The schedule with `kind` from `effective_from` on (None: from the start); a later
+    pending change is replaced."""
+    check_kind(kind)
+    if effective_from is None:
+        return ((None, kind),)
+    kept = [(s, k) for s, k in schedule if s is None or s < effective_from]
+    if kept[-1][1] != kind:
+        kept.append((effective_from, kind))
+    return tuple(kept)
+
+
+def change_at(schedule: Schedule, kind: str, now: datetime, time_zone: str) -> Schedule:
+    """A change decided at `now`: it takes effect where the period in progress ends."""
+    return change(schedule, kind, current(schedule, now, time_zone).end)

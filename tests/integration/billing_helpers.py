@@ -37,8 +37,10 @@ def billed_account(
     time_zone: str = "UTC",
     reseller_id: str | None = None,
     class_id: str | None = None,
+    billing_period: str | None = None,
 ) -> dict[str, Any]:
-    """A customer (with its class) and an account whose main product has the tariff."""
+    """A customer (with its class, and its period kind from the start when given) and an
+    account whose main product has the tariff."""
     product = create(client, admin, "products", name=f"{name} calls", kind="main")
     if tariff_id is not None:
         patched = client.patch(
@@ -54,6 +56,7 @@ def billed_account(
         currency="EUR",
         time_zone=time_zone,
         reseller_id=reseller_id,
+        **({"billing_period": billing_period} if billing_period else {}),
     )
     if class_id is not None:
         patched = client.patch(

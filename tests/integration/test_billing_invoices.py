@@ -107,17 +107,24 @@ def test_a_closed_period_refuses_usage_and_closing_again_gives_the_same_invoice(
 
 
 def test_periods_are_in_the_customers_zone_across_dst(client: TestClient, admin: Headers) -> None:
-    setup = billed(client, admin, time_zone="Europe/Paris")
-    account, customer = setup["account"]["id"], setup["customer"]["id"]
-    # 2026-10-25 is 25 hours long in Paris (CEST -> CET): both calls are on that day
-    usage(client, admin, account, "4420", 60, at="2026-10-24T22:30:00+00:00")  # 00:30 CEST
-    usage(client, admin, account, "4420", 60, at="2026-10-25T22:30:00+00:00")  # 23:30 CET
-    usage(client, admin, account, "4420", 60, at="2026-10-25T23:30:00+00:00")  # next day
-    invoice = close(client, admin, customer, "2026-10-25").json()
+    made = tariff(client, admin, [rate("44", "0.60", 30, 6)])
+    daily, weekly = (
+        billed_account(
+            client, admin, made["id"], name=kind, time_zone="Europe/Paris", billing_period=kind
+        )
+        for kind in ("daily", "weekly")
+    )
+    for setup in (daily, weekly):
+        account = setup["account"]["id"]
+        # 2026-10-25 is 25 hours long in Paris (CEST -> CET): both calls are on that day
+        usage(client, admin, account, "4420", 60, at="2026-10-24T22:30:00+00:00")  # 00:30 CEST
+        usage(client, admin, account, "4420", 60, at="2026-10-25T22:30:00+00:00")  # 23:30 CET
+        usage(client, admin, account, "4420", 60, at="2026-10-25T23:30:00+00:00")  # next day
+    invoice = close(client, admin, daily["customer"]["id"], "2026-10-25").json()
     assert invoice["totals"]["xdrs"] == 2
     assert invoice["start"].startswith("2026-10-24T22:00:00")
     assert invoice["end"].startswith("2026-10-25T23:00:00")
-    week = close(client, admin, customer, "2026-W43").json()  # Mon 19 .. Sun 25 October
+    week = close(client, admin, weekly["customer"]["id"], "2026-W43").json()  # Mon 19 .. 25
     assert week["totals"]["xdrs"] == 2
 
 
@@ -400,9 +407,12 @@ def test_periods_close_by_themselves_after_the_grace(
     assert [i["id"] for i in listed] == [str(made)]
 
 
-def emit_every_invoice_event(rt: Runtime, ctx: CommandContext, customer: Any, account: Any) -> None:
+def emit_every_invoice_event(
+    rt: Runtime, ctx: CommandContext, customer: Any, account: Any, reseller: Any = None
+) -> None:
     """Each event type of billing part 2 (after emit_every_billing_event's usage of
-    2026-10-05): a close, a reprocess reissuing with one corrected xDR, a failed job."""
+    2026-10-05): a close, a reprocess reissuing with one corrected xDR, a failed job; a
+    reseller's close and reissue; a customer's period kind chosen and changed."""
     from domain.billing import invoices as inv
     from domain.billing.rounding import Rounding
     from domain.billing.xdrs import RERATED_FIELDS, Leg, xdr_id
@@ -419,6 +429,11 @@ def emit_every_invoice_event(rt: Runtime, ctx: CommandContext, customer: Any, ac
     new = billing.reissue(ctx, first, content, 1, [(xdr.id, fields, diff)], "round trip", job)
     billing.complete_reprocess(ctx, job, [{"new_invoice_id": str(new)}])
     billing.fail_reprocess(ctx, billing.request_reprocess(ctx, "2026-10", None, "rt"), "rt")
+    if reseller is not None:
+        theirs = invoicer(rt).close_reseller(ctx, reseller, "2026-10")
+        billing.reissue(ctx, theirs, content, 1, [], "round trip", job, reseller_level=True)
+    billing.set_customer_billing_period(ctx, customer, "weekly")
+    billing.set_customer_billing_period(ctx, customer, "daily")
 
 
 def test_a_period_closes_only_when_none_of_its_calls_is_up(

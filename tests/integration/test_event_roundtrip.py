@@ -59,7 +59,7 @@ def _every_kind_of_event(rt: Runtime) -> None:
     directory.update_customer(CTX, customer, None, reseller_id=None)
     account = directory.create_account(CTX, customer, "acct", "acct-pass")
     emit_every_billing_event(rt, CTX, reseller, customer, account)
-    emit_every_invoice_event(rt, CTX, customer, account)
+    emit_every_invoice_event(rt, CTX, customer, account, reseller)
     emit_every_subscription_event(rt, CTX)
     emit_every_cpe_event(rt, CTX, customer, account)
     emit_every_call_event(rt, CTX, customer, account)

@@ -486,9 +486,8 @@ class Invoicer:
                 if before is None:
                     continue  # not rated yet (the rater rates it against this catalogue)
                 (after,) = [x for x in catalogue.rate(leg) if x["level"] == level]
-                change = invoices.xdr_change(
-                    _plain(before), _plain(after), catalogue.class_of(old.customer_id)
-                )
+                rule = catalogue.class_of(party) if level == CUSTOMER else DEFAULT_CLASS
+                change = invoices.xdr_change(_plain(before), _plain(after), rule)
                 if change is not None:
                     changes.append((before["id"], after, change))
                     priced[leg.leg_id] = {**before, **after}

@@ -11,6 +11,7 @@ import pytest
 
 import composition.contexts  # noqa: F401  (installs the event registry)
 from adapters.sql import create_postgres_database
+from tests.e2e.receiver import Receiver
 
 ADMIN_LOGIN = "root"
 ADMIN_PASSWORD = "root-password-1"
@@ -95,3 +96,11 @@ def eventually(check, timeout: float = 30.0, interval: float = 0.1):  # type: ig
             return last
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on loopback (tests/e2e/receiver.py), stopped after the test."""
+    running = Receiver()
+    yield running
+    running.stop()

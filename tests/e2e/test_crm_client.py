@@ -37,13 +37,6 @@ def server(tmp_path: Path, store_url: str) -> Iterator[Server]:
     running.stop()
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.stop()
-
-
 class Api:
     def __init__(self, server: Server, bearer: str) -> None:
         self.http = httpx.Client(

@@ -28,13 +28,6 @@ def deployment(
         yield running
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver()
-    yield running
-    running.stop()
-
-
 def _client(deployment: Deployment) -> httpx.Client:
     headers = {"Authorization": f"Bearer {deployment.token()}"}
     return httpx.Client(base_url=deployment.url, headers=headers, timeout=30)

@@ -34,13 +34,6 @@ def server(tmp_path: Path) -> Iterator[Server]:
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
 def admin(server: Server) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(server.url, 'root', 'root-pass-1')}"}
 

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 
+from adapters.settings import Settings
 from tests.conftest import eventually
+from tests.integration.conftest import make_settings
 from tests.integration.helpers import create
 
 Headers = dict[str, str]
 PROSPECT = "4420700900"  # an E.164 number outside
 SUPPORT = "4420700901"
+
+
+def quick_callbacks(store_url: str, tmp_path: Path, clock: Any) -> Settings:
+    """Settings whose call callbacks retry within a second (and may reach loopback)."""
+    return make_settings(
+        store_url,
+        tmp_path,
+        test_clock_file=clock.path,
+        webhooks_allow_private_networks=True,
+        call_callback_retry_schedule=(0.1, 0.2),
+        call_callback_give_up_seconds=1.0,
+    )
 
 
 def pbx(

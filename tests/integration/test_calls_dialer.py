@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,6 @@ def settings(store_url: str, tmp_path: Path, clock: Any) -> Settings:
     return make_settings(
         store_url, tmp_path, test_clock_file=clock.path, webhooks_allow_private_networks=True
     )
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.stop()
 
 
 def _call_centre(client: TestClient, admin: Headers) -> dict[str, Any]:

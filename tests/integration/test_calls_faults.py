@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,27 +14,22 @@ from api.app import create_app
 from composition.runtime import Runtime
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD, eventually
 from tests.e2e.receiver import Receiver
-from tests.integration.calls_helpers import PROSPECT, Headers, live, ok, pbx, script, until
-from tests.integration.conftest import login, make_settings
+from tests.integration.calls_helpers import (
+    PROSPECT,
+    Headers,
+    live,
+    ok,
+    pbx,
+    quick_callbacks,
+    script,
+    until,
+)
+from tests.integration.conftest import login
 
 
 @pytest.fixture
 def settings(store_url: str, tmp_path: Path, clock: Any) -> Settings:
-    return make_settings(
-        store_url,
-        tmp_path,
-        test_clock_file=clock.path,
-        webhooks_allow_private_networks=True,
-        call_callback_retry_schedule=(0.1, 0.2),
-        call_callback_give_up_seconds=1.0,
-    )
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.stop()
+    return quick_callbacks(store_url, tmp_path, clock)
 
 
 def _originate(client: TestClient, admin: Headers, caller: str, url: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,32 +20,18 @@ from tests.integration.calls_helpers import (
     live,
     ok,
     pbx,
+    quick_callbacks,
     rpc,
     script,
     states,
     until,
 )
-from tests.integration.conftest import make_settings
 from tests.integration.helpers import assert_problem
 
 
 @pytest.fixture
 def settings(store_url: str, tmp_path: Path, clock: Any) -> Settings:
-    return make_settings(
-        store_url,
-        tmp_path,
-        test_clock_file=clock.path,
-        webhooks_allow_private_networks=True,
-        call_callback_retry_schedule=(0.1, 0.2),
-        call_callback_give_up_seconds=1.0,
-    )
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.stop()
+    return quick_callbacks(store_url, tmp_path, clock)
 
 
 def _bodies(receiver: Receiver, path: str) -> list[dict[str, Any]]:

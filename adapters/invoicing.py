@@ -452,6 +452,9 @@ class Invoicer:
         if job.customer_id is not None:
             sql += " AND customer_id = %s"
             params.append(str(job.customer_id))
+        if getattr(job, "reseller_id", None) is not None:
+            sql += " AND level = %s AND reseller_id = %s"
+            params.extend([RESELLER, str(job.reseller_id)])
         with self.db.transaction(readonly=True) as tx:
             rows = tx.fetchall(sql + " ORDER BY level, customer_id, reseller_id", params)
         return [(r["level"], UUID(r["id"])) for r in rows]

@@ -94,6 +94,7 @@ def reprocess(
     period: Annotated[str, typer.Option(help="2026-10, 2026-W41 or 2026-10-05")],
     reason: Annotated[str, typer.Option(help="Why (recorded): the tariff or rounding fix")],
     customer: Annotated[UUID | None, typer.Option(help="Only this customer")] = None,
+    reseller: Annotated[UUID | None, typer.Option(help="Only this reseller's invoice")] = None,
 ) -> None:
     """Re-rate the period against the tariffs as they are now: void each changed invoice,
     issue its next version, and show the diff."""
@@ -102,7 +103,7 @@ def reprocess(
     rt = open_runtime(create=False)
     ctx = operator()
     try:
-        job = service(rt).request_reprocess(ctx, period, customer, reason)
+        job = service(rt).request_reprocess(ctx, period, customer, reason, reseller)
         with Progress(
             TextColumn("reprocessing {task.description}"),
             BarColumn(),

@@ -31,7 +31,7 @@ class InvoicesProjection(Projection):
     """Every handler is idempotent (keyed rows, versions, positions)."""
 
     name = "billing_invoices"
-    version = 2  # 2: resellers' invoices and periods (level), customers' period kinds
+    version = 3  # 2: resellers' invoices and periods (level), customers' kinds; 3: jobs' reseller
     tables = (
         "billing_invoices",
         "billing_periods",
@@ -59,7 +59,8 @@ class InvoicesProjection(Projection):
         "CREATE INDEX IF NOT EXISTS billing_periods_customer"
         " ON billing_periods (customer_id, start_at)",
         "CREATE TABLE IF NOT EXISTS billing_reprocess_jobs (id TEXT PRIMARY KEY,"
-        " period TEXT NOT NULL, customer_id TEXT, reason TEXT NOT NULL, status TEXT NOT NULL,"
+        " period TEXT NOT NULL, customer_id TEXT, reseller_id TEXT, reason TEXT NOT NULL,"
+        " status TEXT NOT NULL,"
         " invoices TEXT NOT NULL, error TEXT, requested_at TEXT NOT NULL,"
         " updated_at TEXT NOT NULL, version BIGINT NOT NULL)",
         "CREATE TABLE IF NOT EXISTS billing_balances (customer_id TEXT PRIMARY KEY,"
@@ -217,13 +218,14 @@ class InvoicesProjection(Projection):
     @apply.register
     def _requested(self, event: ReprocessJob.Requested, tx: Transaction, position: int) -> None:
         tx.execute(
-            "INSERT INTO billing_reprocess_jobs (id, period, customer_id, reason, status,"
-            " invoices, error, requested_at, updated_at, version) VALUES (%s, %s, %s, %s,"
-            " 'running', '[]', NULL, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO billing_reprocess_jobs (id, period, customer_id, reseller_id, reason,"
+            " status, invoices, error, requested_at, updated_at, version) VALUES (%s, %s, %s,"
+            " %s, %s, 'running', '[]', NULL, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
             (
                 str(event.originator_id),
                 event.period,
                 plain(event.customer_id),
+                plain(getattr(event, "reseller_id", None)),
                 event.reason,
                 iso(event.timestamp),
                 iso(event.timestamp),

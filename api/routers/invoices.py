@@ -96,6 +96,9 @@ class Balance(BaseModel):
 class ReprocessCreate(Strict):
     period: str = PeriodId
     customer_id: UUID | None = None
+    reseller_id: UUID | None = Field(
+        None, description="Only this reseller's own invoice (not with `customer_id`)"
+    )
     reason: str = Field(min_length=1, max_length=500)
 
 
@@ -119,6 +122,7 @@ class ReprocessJobPublic(BaseModel):
     id: UUID
     period: str
     customer_id: UUID | None
+    reseller_id: UUID | None = None
     reason: str
     status: Literal["running", "completed", "failed"]
     error: str | None
@@ -305,7 +309,9 @@ def reprocess(body: ReprocessCreate, runtime: RuntimeDep, ctx: ContextDep) -> JS
     """Reprocess a period after a tariff or rounding fix (admins): each invoice whose
     content changes is voided and its next version issued with the diff. A job: follow it
     at `GET /v1/billing/reprocess/{id}`."""
-    job_id = service(runtime).request_reprocess(ctx, body.period, body.customer_id, body.reason)
+    job_id = service(runtime).request_reprocess(
+        ctx, body.period, body.customer_id, body.reason, body.reseller_id
+    )
     worker = invoicer(runtime)
     threading.Thread(
         target=_run_job, args=(worker, ctx, job_id), name="billing-reprocess", daemon=True

@@ -292,7 +292,8 @@ class Invoice(SwitchlogAggregate):
 
 
 class ReprocessJob(SwitchlogAggregate):
-    """A reprocess of a period (all its customers with an invoice, or one): requested, then
+    """A reprocess of a period (all its customers and resellers with an invoice, or one
+    customer, or one reseller): requested, then
     completed with each invoice's old and new totals, or failed."""
 
     context = "billing"
@@ -301,11 +302,15 @@ class ReprocessJob(SwitchlogAggregate):
         period: str
         customer_id: UUID | None
         reason: str
+        reseller_id: UUID | None = None  # only that reseller's invoice (absent in old events)
 
-    def __init__(self, period: str, customer_id: UUID | None, reason: str) -> None:
+    def __init__(
+        self, period: str, customer_id: UUID | None, reason: str, reseller_id: UUID | None = None
+    ) -> None:
         self.period = period
         self.customer_id = customer_id
         self.reason = reason
+        self.reseller_id = reseller_id
         self.status = "running"
         self.invoices: list[dict[str, Any]] = []
         self.error: str | None = None

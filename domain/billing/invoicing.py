@@ -216,17 +216,33 @@ class InvoicingUseCases(_Application):
 
     # -- reprocess -----------------------------------------------------------------------
     def request_reprocess(
-        self, ctx: CommandContext, period_id: str, customer_id: UUID | None, reason: str
+        self,
+        ctx: CommandContext,
+        period_id: str,
+        customer_id: UUID | None,
+        reason: str,
+        reseller_id: UUID | None = None,
     ) -> UUID:
+        """Reprocess the period: every invoice of it, or one customer's, or (`reseller_id`)
+        one reseller's own invoice."""
         with self.command(ctx):
             ctx.require(Section.BILLING, Access.MODIFY)
             Scope.of(ctx.actor).require_admin()
             periods.parse(period_id)
             if not reason.strip():
                 raise InvalidValueError("a reprocess needs a reason")
+            if customer_id is not None and reseller_id is not None:
+                raise InvalidValueError("reprocess one customer or one reseller, not both")
             if customer_id is not None:
                 self.load(customer_id, Customer)
-            job = ReprocessJob(period=period_id, customer_id=customer_id, reason=reason.strip())
+            if reseller_id is not None:
+                self.load(reseller_id, Reseller)
+            job = ReprocessJob(
+                period=period_id,
+                customer_id=customer_id,
+                reason=reason.strip(),
+                reseller_id=reseller_id,
+            )
             self.save(job)
             return job.id
 

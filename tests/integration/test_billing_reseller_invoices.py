@@ -370,3 +370,33 @@ def test_the_seed_resellers_monthly_fee_per_account_is_its_invoice(
         "500.00",
         "EUR",
     )
+
+
+def test_a_reprocess_for_one_reseller_reissues_only_its_invoice(
+    client: TestClient, admin: Headers
+) -> None:
+    mine, other = reselling(client, admin), reselling(client, admin, name="Other")
+    for setup in (mine, other):
+        usage(client, admin, setup["account"]["id"], "4420", 60, at="2026-10-05T10:00:00+00:00")
+        close(client, admin, "2026-10", reseller_id=setup["reseller"]["id"])
+        fixed = client.post(
+            f"/v1/tariffs/{setup['wholesale']['id']}/rates",
+            json={"rates": [rate("44", "0.1500")], "reason": "wholesale price agreed"},
+            headers=admin,
+        )
+        assert fixed.status_code == 200, fixed.text
+    body = {"period": "2026-10", "reason": "ticket 8", "reseller_id": mine["reseller"]["id"]}
+    both = client.post(
+        "/v1/billing/reprocess",
+        json={**body, "customer_id": mine["customer"]["id"]},
+        headers=admin,
+    )
+    assert_problem(both, 422, "invalid_value")
+    answer = client.post("/v1/billing/reprocess", json=body, headers=admin)
+    assert answer.status_code == 202, answer.text
+    job = wait_job(client, admin, answer.json()["id"])
+    assert job["reseller_id"] == mine["reseller"]["id"]
+    (entry,) = job["invoices"]
+    assert (entry["reseller_id"], entry["new_total"]) == (mine["reseller"]["id"], "0.15")
+    theirs = invoices(client, admin, level="reseller", reseller_id=other["reseller"]["id"])
+    assert [(i["version"], i["status"]) for i in theirs] == [(1, "issued")]

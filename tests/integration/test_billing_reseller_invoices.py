@@ -400,3 +400,39 @@ def test_a_reprocess_for_one_reseller_reissues_only_its_invoice(
     assert (entry["reseller_id"], entry["new_total"]) == (mine["reseller"]["id"], "0.15")
     theirs = invoices(client, admin, level="reseller", reseller_id=other["reseller"]["id"])
     assert [(i["version"], i["status"]) for i in theirs] == [(1, "issued")]
+
+
+def test_a_reprocess_job_recorded_before_reseller_filters_still_loads(runtime: Runtime) -> None:
+    """`ReprocessJob.Requested` as stored before it had `reseller_id`: it decodes, and the
+    job loads with none (every invoice of its period)."""
+    import json
+    from uuid import uuid4
+
+    from eventsourcing.persistence import StoredEvent
+
+    from domain.billing.invoices import ReprocessJob
+
+    job_id = uuid4()
+    old_state = {
+        "timestamp": {"_type_": "datetime_iso", "_data_": "2026-11-02T00:00:00+00:00"},
+        "originator_topic": "domain.billing.invoices:ReprocessJob",
+        "actor": {"_type_": "actor", "_data_": {"id": "ops", "realm": "admin", "role": "x"}},
+        "correlation_id": "old-job",
+        "causation_id": None,
+        "period": "2026-10",
+        "customer_id": None,
+        "reason": "rate 33",
+    }
+    billing = service(runtime)
+    billing.recorder.insert_events(
+        [
+            StoredEvent(
+                originator_id=job_id,
+                originator_version=1,
+                topic="domain.billing.invoices:ReprocessJob.Requested",
+                state=json.dumps(old_state).encode(),
+            )
+        ]
+    )
+    job = billing.load(job_id, ReprocessJob)
+    assert (job.period, job.customer_id, job.reseller_id) == ("2026-10", None, None)

@@ -436,3 +436,31 @@ def test_a_reprocess_job_recorded_before_reseller_filters_still_loads(runtime: R
     )
     job = billing.load(job_id, ReprocessJob)
     assert (job.period, job.customer_id, job.reseller_id) == ("2026-10", None, None)
+
+
+def test_a_resellers_period_closes_only_when_none_of_its_customers_calls_is_up(
+    client: TestClient, admin: Headers, runtime: Runtime
+) -> None:
+    from tests.integration.calls_helpers import live, ok, pbx, script, until
+
+    office = pbx(client, admin)
+    reseller = create(client, admin, "resellers", name="Calls reseller")
+    moved = client.patch(
+        f"/v1/customers/{office['customer']['id']}",
+        json={"reseller_id": reseller["id"]},
+        headers=admin,
+    )
+    assert moved.status_code == 200, moved.text
+    john = office["john"]["account_login"]
+    script(client, admin, john, answer_after_ms=20)
+    script(client, admin, "15551230000", answer_after_ms=20)
+    call = ok(client, admin, "originate_advanced_call", caller_id=john, callee_id="15551230000")
+    live(client, admin, call["call_id"], "connected", "connected")
+    period = runtime.clock.now().strftime("%Y-%m")
+    up = close(client, admin, period, reseller_id=reseller["id"])
+    assert up.status_code == 409, up.text
+    assert "still up" in up.json()["detail"]
+    ok(client, admin, "disconnect_call", call_id=call["call_id"])
+    until(client, admin, call["call_id"], "terminated")
+    closing = lambda: close(client, admin, period, reseller_id=reseller["id"])  # noqa: E731
+    eventually(lambda: closing().status_code == 201 or None)

@@ -87,24 +87,48 @@ class Charger:
             if first is None:
                 return None
             start = first
+        created, history = self._history(row)
         plan = fees.Plan(
-            fee=Decimal(row["fee"]),
+            fee=created,
             period=row["period"],
             charged=row["charged"],
             prorate=bool(row["prorate"]),
             activation=row["activation"],
             precision=int(row["precision"]),
             credit_conditions=tuple(json.loads(row["credit_conditions"])),
-        )
-        adjustment = (
-            fees.Adjustment(row["adjustment_kind"], Decimal(row["adjustment_value"]))
-            if row["adjustment_kind"]
-            else None
+            prepaid_months=int(row["prepaid_months"]),
         )
         ended = _time(row["ended_at"])
         if ended is not None and ended <= start:
             return None
-        return fees.Term(UUID(row["id"]), plan, row["zone"], start, ended, adjustment)
+        return fees.Term(UUID(row["id"]), plan, row["zone"], start, ended, None, history)
+
+    def _history(self, row: dict[str, Any]) -> tuple[Decimal, tuple[fees.FeeChange, ...]]:
+        """The plan's fee as created, and every fee change of the subscription in time
+        order: the plan's fee changes (from their effective time) and the subscription's
+        adjustments (from when they were made); changes at one moment in log order, so a
+        change recorded later never alters a correction already made for an earlier one."""
+        created, changes = Decimal(row["fee"]), []
+        for found in self.queries.fee_history(row["plan_id"], row["id"]):
+            if found["kind"] == "fee" and found["at"] is None:
+                created = Decimal(found["fee"])
+                continue
+            at = datetime.fromisoformat(found["at"])
+            if found["kind"] == "fee":
+                change = fees.FeeChange(
+                    at, fee=Decimal(found["fee"]), key=f"plan{found['version']}"
+                )
+            else:
+                kind, value = found["adjustment_kind"], found["adjustment_value"]
+                change = fees.FeeChange(
+                    at,
+                    adjustment=fees.Adjustment(kind, Decimal(value)) if kind else None,
+                    adjusts=True,
+                    key=f"sub{found['version']}",
+                )
+            changes.append((int(found["position"]), change))
+        changes.sort(key=lambda pair: (pair[1].at, pair[0]))
+        return created, tuple(change for _position, change in changes)
 
     def _first_usage(self, account_id: str, since: str) -> datetime | None:
         with self.db.transaction(readonly=True) as tx:
@@ -147,7 +171,7 @@ class Charger:
     def _xdr(
         self, row: dict[str, Any], term: fees.Term, leg_id: UUID, charge: fees.Charge
     ) -> dict[str, Any]:
-        adjustment = term.adjustment
+        adjustment = charge.adjustment
         return {
             "leg_id": leg_id,
             "level": self._level(row),
@@ -173,7 +197,7 @@ class Charger:
                 "subscription_id": row["id"],
                 "plan_id": row["plan_id"],
                 "fee": row["fee"],
-                "fee_adjusted": str(fees.fee_of(term)),
+                "fee_adjusted": str(charge.fee) if charge.fee is not None else None,
                 "adjustment": f"{adjustment.kind} {adjustment.value}" if adjustment else None,
                 "days": str(charge.days),
                 "period_days": str(charge.period_days),

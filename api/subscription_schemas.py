@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 
 from api.billing_schemas import Money, Precision
-from api.schemas import Currency, Name, Strict
+from api.schemas import PRINTABLE, Currency, Name, Strict
 
 Condition = Literal["expired", "blocked", "suspended", "no_funds"]
 AdjustmentKind = Literal[
@@ -53,6 +53,13 @@ class PlanCreate(Strict):
     )
 
 
+class FeeChangePublic(BaseModel):
+    fee: str
+    effective: datetime
+    reason: str
+    actor: str | None
+
+
 class PlanPublic(BaseModel):
     id: UUID
     name: str
@@ -74,6 +81,24 @@ class PlanPublic(BaseModel):
     status: str
     version: int
     created_at: datetime
+    fee_changes: list[FeeChangePublic] = Field(
+        default_factory=list, description="Each fee change: the new fee, from when, and why"
+    )
+
+
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=PRINTABLE)]
+
+
+class PlanEdit(Strict):
+    """What an edit may change; `reason` is recorded with it."""
+
+    fee: Money | None = Field(None, description="The fee from `effective` on")
+    effective: AwareDatetime | None = Field(
+        None, description="When the fee changes (default now; not earlier than now)"
+    )
+    name: Name | None = None
+    credit_conditions: list[Condition] | None = Field(None, max_length=4)
+    reason: Reason
 
 
 class SubscriptionCreate(Strict):

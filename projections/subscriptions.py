@@ -27,8 +27,14 @@ class SubscriptionsProjection(Projection):
     """Plans, subscriptions and outages; every handler is idempotent."""
 
     name = "subscriptions"
-    version = 1
-    tables = ("subscription_plans", "subscriptions", "service_outages")
+    version = 2  # 2: plans' fee changes and edits, subscriptions' adjustments over time
+    tables = (
+        "subscription_plans",
+        "subscription_plan_fees",
+        "subscriptions",
+        "subscription_adjustments",
+        "service_outages",
+    )
     schema = (
         "CREATE TABLE IF NOT EXISTS subscription_plans (id TEXT PRIMARY KEY, name TEXT NOT NULL,"
         " product_id TEXT NOT NULL, level TEXT NOT NULL, fee TEXT NOT NULL,"
@@ -51,6 +57,12 @@ class SubscriptionsProjection(Projection):
         " end_at TEXT)",
         "CREATE INDEX IF NOT EXISTS service_outages_account ON service_outages (account_id)",
         "CREATE INDEX IF NOT EXISTS service_outages_customer ON service_outages (customer_id)",
+        "CREATE TABLE IF NOT EXISTS subscription_plan_fees (plan_id TEXT NOT NULL,"
+        " version BIGINT NOT NULL, effective TEXT, fee TEXT NOT NULL, reason TEXT,"
+        " actor TEXT, position BIGINT NOT NULL, PRIMARY KEY (plan_id, version))",
+        "CREATE TABLE IF NOT EXISTS subscription_adjustments (subscription_id TEXT NOT NULL,"
+        " version BIGINT NOT NULL, at TEXT NOT NULL, kind TEXT, value TEXT,"
+        " position BIGINT NOT NULL, PRIMARY KEY (subscription_id, version))",
     )
 
     @singledispatchmethod
@@ -84,6 +96,45 @@ class SubscriptionsProjection(Projection):
                 event.originator_version,
                 iso(event.timestamp),
             ),
+        )
+        tx.execute(
+            "INSERT INTO subscription_plan_fees (plan_id, version, effective, fee, position)"
+            " VALUES (%s, %s, NULL, %s, %s) ON CONFLICT (plan_id, version) DO NOTHING",
+            (str(event.originator_id), event.originator_version, str(event.fee), position),
+        )
+
+    @apply.register
+    def _fee_changed(
+        self, event: SubscriptionPlan.FeeChanged, tx: Transaction, position: int
+    ) -> None:
+        plan = str(event.originator_id)
+        tx.execute(
+            "INSERT INTO subscription_plan_fees VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (plan_id, version) DO NOTHING",
+            (
+                plan,
+                event.originator_version,
+                iso(event.effective),
+                str(event.fee),
+                event.reason,
+                event.actor.id,
+                position,
+            ),
+        )
+        tx.execute(
+            "UPDATE subscription_plans SET fee = %s, version = %s WHERE id = %s AND version < %s",
+            (str(event.fee), event.originator_version, plan, event.originator_version),
+        )
+
+    @apply.register
+    def _plan_edited(self, event: SubscriptionPlan.Edited, tx: Transaction, position: int) -> None:
+        sets, params = ["version = %s"], [event.originator_version]
+        for name, (_before, after) in event.changes.items():
+            sets.append(f"{name} = %s")
+            params.append(json.dumps(after) if name == "credit_conditions" else after)
+        tx.execute(
+            f"UPDATE subscription_plans SET {', '.join(sets)} WHERE id = %s AND version < %s",
+            [*params, str(event.originator_id), event.originator_version],
         )
 
     @apply.register
@@ -122,6 +173,18 @@ class SubscriptionsProjection(Projection):
 
     @apply.register
     def _adjusted(self, event: Subscription.Adjusted, tx: Transaction, position: int) -> None:
+        tx.execute(
+            "INSERT INTO subscription_adjustments VALUES (%s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (subscription_id, version) DO NOTHING",
+            (
+                str(event.originator_id),
+                event.originator_version,
+                iso(event.timestamp),
+                event.kind,
+                plain(event.value),
+                position,
+            ),
+        )
         tx.execute(
             "UPDATE subscriptions SET adjustment_kind = %s, adjustment_value = %s, version = %s"
             " WHERE id = %s AND version < %s",
@@ -246,10 +309,30 @@ class SubscriptionQueries:
         """Subscriptions with their plans, still running or ended after `since`."""
         return self._all(
             "SELECT s.*, p.fee, p.currency, p.charged, p.prorate, p.activation, p.precision,"
-            " p.credit_conditions FROM subscriptions s JOIN subscription_plans p"
+            " p.credit_conditions, p.prepaid_months FROM subscriptions s"
+            " JOIN subscription_plans p"
             " ON p.id = s.plan_id WHERE s.ended_at IS NULL OR s.ended_at >= %s"
             " ORDER BY s.id",
             (since,),
+        )
+
+    def plan_fees(self, plan_id: str) -> list[Row]:
+        """The plan's fee as created (effective None), then each change."""
+        return self._all(
+            "SELECT * FROM subscription_plan_fees WHERE plan_id = %s ORDER BY version", (plan_id,)
+        )
+
+    def fee_history(self, plan_id: str, subscription_id: str) -> list[Row]:
+        """The plan's fees (`kind` 'fee'; effective None: as created) and the subscription's
+        adjustments (`kind` 'adjustment'), read in one statement: one snapshot of the log."""
+        return self._all(
+            "SELECT 'fee' AS kind, version, effective AS at, fee, NULL AS adjustment_kind,"
+            " NULL AS adjustment_value, position FROM subscription_plan_fees"
+            " WHERE plan_id = %s UNION ALL"
+            " SELECT 'adjustment' AS kind, version, at, NULL AS fee, kind AS adjustment_kind,"
+            " value AS adjustment_value, position FROM subscription_adjustments"
+            " WHERE subscription_id = %s",
+            (plan_id, subscription_id),
         )
 
     def outage(self, outage_id: str) -> Row | None:

@@ -20,6 +20,7 @@ from api.subscription_schemas import (
     OutageEnd,
     OutagePublic,
     PlanCreate,
+    PlanEdit,
     PlanPublic,
     SubscriptionCreate,
     SubscriptionEnd,
@@ -27,7 +28,7 @@ from api.subscription_schemas import (
 )
 from composition.billing import service
 from composition.runtime import Runtime
-from domain.billing.subscriptions import RESELLER_LEVEL, PlanSpec
+from domain.billing.subscriptions import RESELLER_LEVEL, PlanSpec, SubscriptionPlan
 from domain.directory.access import Scope
 from domain.shared.actor import CommandContext
 from domain.shared.errors import NotFoundError
@@ -70,7 +71,12 @@ def _plan(runtime: Runtime, plan_id: UUID, version: int) -> dict[str, Any]:
     row = _shown(runtime, check) or _queries(runtime).plan(str(plan_id))
     if row is None:
         raise NotFoundError(f"plan {plan_id} not found")
-    return row
+    return _with_fees(runtime, row)
+
+
+def _with_fees(runtime: Runtime, row: dict[str, Any]) -> dict[str, Any]:
+    changes = _queries(runtime).plan_fees(str(row["id"]))
+    return {**row, "fee_changes": [c for c in changes if c["effective"] is not None]}
 
 
 def _readable_plan(runtime: Runtime, ctx: CommandContext, plan_id: UUID) -> dict[str, Any]:
@@ -90,7 +96,7 @@ def _readable_plan(runtime: Runtime, ctx: CommandContext, plan_id: UUID) -> dict
     )
     if not visible:
         raise NotFoundError(f"plan {plan_id} not found")
-    return row  # type: ignore[return-value]
+    return _with_fees(runtime, row)  # type: ignore[arg-type]
 
 
 @router.get("/v1/subscription-plans", response_model=Page[PlanPublic], responses=problems(403))
@@ -109,6 +115,28 @@ def list_plans(
 def get_plan(plan_id: UUID, runtime: RuntimeDep, ctx: ContextDep) -> dict[str, Any]:
     """One subscription plan."""
     return _readable_plan(runtime, ctx, plan_id)
+
+
+@router.patch(PLAN, response_model=PlanPublic, responses=problems(403, 404, 409, 422))
+def edit_plan(
+    plan_id: UUID, body: PlanEdit, runtime: RuntimeDep, ctx: ContextDep
+) -> dict[str, Any]:
+    """Change the plan's fee from `effective` (default now), its name or the conditions it
+    credits, with a reason. Periods charged after the change use the new fee; in advance,
+    a period already charged gets a correction for its days from the change's day on, and
+    in arrears each day is charged at its own fee (a multi-month prepaid term is not
+    corrected: the next term pays the new fee)."""
+    billing = service(runtime)
+    billing.edit_plan(
+        ctx,
+        plan_id,
+        body.reason,
+        fee=Decimal(body.fee) if body.fee is not None else None,
+        effective=body.effective,
+        name=body.name,
+        credit_conditions=body.credit_conditions,
+    )
+    return _plan(runtime, plan_id, int(billing.load(plan_id, SubscriptionPlan).version))
 
 
 @router.delete(PLAN, status_code=204, responses=problems(403, 404, 409))

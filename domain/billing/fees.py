@@ -94,6 +94,7 @@ class FeeChange:
     fee: Decimal | None = None
     adjustment: Adjustment | None = None
     adjusts: bool = False
+    key: str = ""  # names the change among others at the same moment (its event)
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ class Charge:
     period_days: int
     detail: str
     fee: Decimal | None = None  # the (adjusted) fee it charges; None: several, see detail
+    adjustment: Adjustment | None = None  # the adjustment in force for it
 
     def leg_id(self, subscription_id: UUID) -> UUID:
         return uuid5(NAMESPACE_URL, f"switchlog:subscription-charge:{subscription_id}:{self.key}")
@@ -194,6 +196,19 @@ def fee_at(term: Term, at: datetime | None = None, *, strict: bool = False) -> D
     return max(value, Decimal(0))
 
 
+def adjustment_at(term: Term, at: datetime, *, strict: bool = False) -> Adjustment | None:
+    """The adjustment in force at `at` (as fee_at counts changes)."""
+    adjustment = term.adjustment
+    for change in term.history:
+        if change.at > at or (strict and change.at == at):
+            break
+        if term.end is not None and change.at >= term.end:
+            break
+        if change.adjusts:
+            adjustment = change.adjustment
+    return adjustment
+
+
 def fee_of(term: Term) -> Decimal:
     return fee_at(term)
 
@@ -203,20 +218,37 @@ def day_fee(term: Term, day: date, zone: ZoneInfo) -> Decimal:
     return fee_at(term, _midnight(day + timedelta(days=1), zone), strict=True)
 
 
+def _shown(fee: Decimal, places: int) -> str:
+    """A fee for a detail line: at least `places` decimals, no trailing zeros past them."""
+    exact = fee.normalize()
+    decimals = max(-exact.as_tuple().exponent, places)  # type: ignore[operator]
+    return f"{fee:.{decimals}f}"
+
+
 def _stamp(at: datetime) -> str:
     return at.astimezone(ZoneInfo("UTC")).strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def _changes(term: Term, after: datetime, before: datetime) -> Iterator[tuple[datetime, Decimal]]:
-    """Each moment in (after, before) the fee changed, with by how much."""
-    seen: set[datetime] = set()
+def _changes(
+    term: Term, after: datetime, before: datetime
+) -> Iterator[tuple[FeeChange, Decimal, Decimal]]:
+    """Each change in (after, before) that moved the fee: the change, the fee before it
+    and after it (changes at one moment each count on their own, in order)."""
+    fee, adjustment = term.plan.fee, term.adjustment
+
+    def value() -> Decimal:
+        return max(adjustment.apply(fee) if adjustment else fee, Decimal(0))
+
     for change in term.history:
-        if not after < change.at < before or change.at in seen:
-            continue
-        seen.add(change.at)
-        delta = fee_at(term, change.at) - fee_at(term, change.at, strict=True)
-        if delta:
-            yield change.at, delta
+        if term.end is not None and change.at >= term.end:
+            break
+        old = value()
+        if change.fee is not None:
+            fee = change.fee
+        if change.adjusts:
+            adjustment = change.adjustment
+        if after < change.at < before and value() != old:
+            yield change, old, value()
 
 
 def _by_days(term: Term, days: Sequence[date], zone: ZoneInfo) -> list[tuple[int, Decimal]]:
@@ -272,8 +304,9 @@ def due(
                     rule(fee * days / period_days if plan.prorate else fee),
                     days if plan.prorate else period_days,
                     period_days,
-                    f"{label} fee {fee} for {first.isoformat()}",
+                    f"{label} fee {_shown(fee, plan.precision)} for {first.isoformat()}",
                     fee,
+                    adjustment_at(term, opens),
                 )
             )
             if plan.prorate and not prepaid:
@@ -304,7 +337,9 @@ def due(
                 runs = _by_days(term, _span(start, stop), zone)
                 amount = sum((fee * days for days, fee in runs), Decimal(0)) / period_days
                 charged = sum(days for days, _ in runs)
-                detail = ", ".join(f"{days} day(s) at {fee}" for days, fee in runs)
+                detail = ", ".join(
+                    f"{days} day(s) at {_shown(fee, plan.precision)}" for days, fee in runs
+                )
                 only = runs[0][1] if len(runs) == 1 else None
             else:
                 only = fee_at(term, opens)
@@ -320,6 +355,7 @@ def due(
                     period_days,
                     f"{label} fee for {first.isoformat()}: {detail}",
                     only,
+                    adjustment_at(term, closes, strict=True),
                 )
             )
     charges += credits(term, now, rule, outages, zone, first_day, end_day)
@@ -335,21 +371,23 @@ def _corrections(
     opens = max(_midnight(first, zone), term.start)
     before = min(_midnight(nxt, zone), now + timedelta(microseconds=1))
     made = []
-    for at, delta in _changes(term, opens, before):
-        day = _local_day(at, zone)
+    for change, old, new in _changes(term, opens, before):
+        day = _local_day(change.at, zone)
         days = (nxt - day).days
+        name = _stamp(change.at) + (f":{change.key}" if change.key else "")
         made.append(
             Charge(
-                f"change:{first.isoformat()}:{_stamp(at)}",
+                f"change:{first.isoformat()}:{name}",
                 SUBSCRIPTION,
                 _midnight(day, zone),
                 _midnight(nxt, zone),
-                rule(delta * days / period_days),
+                rule((new - old) * days / period_days),
                 days,
                 period_days,
-                f"fee {fee_at(term, at, strict=True)} -> {fee_at(term, at)} from"
-                f" {day.isoformat()}: {days} day(s) of {first.isoformat()}",
-                fee_at(term, at),
+                f"fee {_shown(old, term.plan.precision)} -> {_shown(new, term.plan.precision)}"
+                f" from {day.isoformat()}: {days} day(s) of {first.isoformat()}",
+                new,
+                adjustment_at(term, change.at),
             )
         )
     return made
@@ -394,6 +432,7 @@ def credits(
                 period_days,
                 f"no service on {day.isoformat()}: {condition}",
                 fee,
+                adjustment_at(term, _midnight(day + timedelta(days=1), zone), strict=True),
             )
         )
     return made

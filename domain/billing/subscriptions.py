@@ -81,6 +81,7 @@ class SubscriptionPlan(SwitchlogAggregate):
         self.product_id = product_id
         self.level = level
         self.fee = fee
+        self._first_fee = fee
         self.currency = currency
         self.period = period
         self.charged = charged
@@ -94,9 +95,50 @@ class SubscriptionPlan(SwitchlogAggregate):
         self.precision = precision
         self.credit_conditions = credit_conditions
         self.status = "active"
+        self.fee_changes: list[tuple[datetime, Decimal]] = []
 
     class Removed(SwitchlogAggregate.Changed):
         fields = frozenset({"status"})
+
+    class FeeChanged(SwitchlogAggregate.Event):
+        """The fee from `effective` on (charges of periods after it use it; in advance, a
+        charged period gets a prorated correction), recorded with its actor and reason."""
+
+        fee: Decimal
+        effective: datetime
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.fee = self.fee
+            aggregate.fee_changes = [*aggregate.fee_changes, (self.effective, self.fee)]
+
+    class Edited(SwitchlogAggregate.Changed):
+        """Plain fields changed (the name, the conditions credited), with the reason."""
+
+        fields = frozenset({"name", "credit_conditions"})
+        reason: str
+
+    def change_fee(self, fee: Decimal, effective: datetime, reason: str) -> None:
+        self.trigger_event(self.FeeChanged, fee=fee, effective=effective, reason=reason)
+
+    def edit(self, reason: str, **fields: Any) -> bool:
+        refused = sorted(set(fields) - self.Edited.fields)
+        if refused:
+            raise InvalidValueError(f"a plan edit may not change {', '.join(refused)}")
+        changes = self.diff(**fields)
+        if changes:
+            self.trigger_event(self.Edited, changes=changes, reason=reason)
+        return bool(changes)
+
+    def fees_from(self, now: datetime) -> list[Decimal]:
+        """The fee in force at `now` and every fee scheduled after it."""
+        current, later = self.fee, []
+        scheduled = sorted(self.fee_changes, key=lambda change: change[0])
+        if scheduled:
+            past = [fee for at, fee in scheduled if at <= now]
+            current = past[-1] if past else self._first_fee
+            later = [fee for at, fee in scheduled if at > now]
+        return [current, *later]
 
     def remove(self) -> None:
         if self.status != "removed":
@@ -111,6 +153,7 @@ class SubscriptionPlan(SwitchlogAggregate):
             activation=self.activation,
             precision=self.precision,
             credit_conditions=tuple(self.credit_conditions),
+            prepaid_months=self.prepaid_months,
         )
 
     @classmethod
@@ -273,6 +316,50 @@ class SubscriptionCommands:
             self.save(plan)  # type: ignore[attr-defined]
             return plan.id
 
+    def edit_plan(
+        self,
+        ctx: CommandContext,
+        plan_id: UUID,
+        reason: str,
+        fee: Decimal | None = None,
+        effective: datetime | None = None,
+        name: str | None = None,
+        credit_conditions: Sequence[str] | None = None,
+    ) -> None:
+        """Change a plan's fee from `effective` (default now; never earlier: charges made
+        are not rewritten, a change inside a charged period is corrected), its name or the
+        conditions it credits; recorded with the actor and the reason."""
+        with self.command(ctx):  # type: ignore[attr-defined]
+            plan = self._plan_for(ctx, plan_id)
+            if plan.status != "active":
+                raise ConflictError(f"plan {plan_id} was removed")
+            if not reason or not reason.strip():
+                raise InvalidValueError("a plan change needs a reason")
+            now = self.clock.now()  # type: ignore[attr-defined]
+            changed = False
+            if fee is not None:
+                if effective is not None and effective.tzinfo is None:
+                    raise InvalidValueError("effective must carry a UTC offset")
+                if effective is not None and effective < now:
+                    raise InvalidValueError(
+                        "effective is now or later: charges already made are not rewritten"
+                    )
+                _check_fee(fee)
+                plan.change_fee(fee, effective or now, reason.strip())
+                changed = True
+            elif effective is not None:
+                raise InvalidValueError("effective dates a fee change: give a fee")
+            edits: dict[str, Any] = {}
+            if name is not None:
+                edits["name"] = values.human_id(name, "name")
+            if credit_conditions is not None:
+                _check_conditions(credit_conditions)
+                edits["credit_conditions"] = list(dict.fromkeys(credit_conditions))
+            changed = plan.edit(reason.strip(), **edits) or changed
+            if not changed:
+                raise InvalidValueError("the change changes nothing")
+            self.save(plan)  # type: ignore[attr-defined]
+
     def remove_plan(self, ctx: CommandContext, plan_id: UUID) -> None:
         """Remove a plan: its subscriptions end (their charges stop) at this moment."""
         with self.command(ctx):  # type: ignore[attr-defined]
@@ -348,13 +435,14 @@ class SubscriptionCommands:
             plan = self.load(sub.plan_id, SubscriptionPlan)  # type: ignore[attr-defined]
             adjustment = None
             if kind is not None:
-                adjustment = fees.check_adjustment(
-                    kind,
-                    value if value is not None else Decimal(-1),
-                    plan.fee,
-                    plan.progressive,
-                    plan.prepaid_months,
-                )
+                for fee in plan.fees_from(self.clock.now()):  # type: ignore[attr-defined]
+                    adjustment = fees.check_adjustment(
+                        kind,
+                        value if value is not None else Decimal(-1),
+                        fee,
+                        plan.progressive,
+                        plan.prepaid_months,
+                    )
             sub.adjust(adjustment)
             self.save(sub)  # type: ignore[attr-defined]
 
@@ -413,8 +501,7 @@ def _may_apply(scope: Scope, plan: SubscriptionPlan, reseller_id: UUID | None) -
 def _check_plan(spec: PlanSpec) -> None:
     if spec.level not in (ACCOUNT_LEVEL, RESELLER_LEVEL):
         raise InvalidValueError("a plan's level is account or reseller")
-    if not spec.fee.is_finite() or not 0 <= spec.fee < MAX_FEE:
-        raise InvalidValueError("a fee is a decimal from 0")
+    _check_fee(spec.fee)
     if spec.period not in BILLING_PERIODS:
         raise InvalidValueError(f"period is one of {', '.join(BILLING_PERIODS)}")
     if spec.charged not in (fees.IN_ADVANCE, fees.IN_ARREARS):
@@ -423,11 +510,22 @@ def _check_plan(spec: PlanSpec) -> None:
         raise InvalidValueError("activation is start_date or first_usage")
     if not 1 <= spec.prepaid_months <= 36:
         raise InvalidValueError("prepaid_months is 1 to 36")
-    unknown = set(spec.credit_conditions) - set(fees.CONDITIONS)
-    if unknown:
-        raise InvalidValueError(f"credit conditions are among {', '.join(fees.CONDITIONS)}")
+    if spec.prepaid_months > 1 and (spec.period != "monthly" or spec.charged != fees.IN_ADVANCE):
+        raise InvalidValueError("a plan prepaid for several months is monthly, in advance")
+    _check_conditions(spec.credit_conditions)
     if spec.managed_by is None and spec.level == ACCOUNT_LEVEL and not spec.shared_with_resellers:
         return
+
+
+def _check_fee(fee: Decimal) -> None:
+    if not fee.is_finite() or not 0 <= fee < MAX_FEE:
+        raise InvalidValueError("a fee is a decimal from 0")
+
+
+def _check_conditions(conditions: Sequence[str]) -> None:
+    unknown = set(conditions) - set(fees.CONDITIONS)
+    if unknown:
+        raise InvalidValueError(f"credit conditions are among {', '.join(fees.CONDITIONS)}")
 
 
 class ServiceOutage(SwitchlogAggregate):

@@ -143,7 +143,7 @@ def test_a_discount_from_day_11_in_arrears_charges_10_days_at_30_and_20_at_15() 
     )
     (november,) = fees.due(discounted, datetime(2026, 12, 1, tzinfo=UTC), RULE)
     assert november.amount == Decimal("20.00") and november.days == 30
-    assert november.detail.endswith("10 day(s) at 30, 20 day(s) at 15.0")
+    assert november.detail.endswith("10 day(s) at 30.00, 20 day(s) at 15.00")
 
 
 def test_a_plan_fee_raised_then_the_adjustment_removed_corrects_each_change() -> None:

@@ -200,6 +200,8 @@ class InvoicingUseCases(_Application):
                 cycle = None
             schedule = cycle.schedule if cycle is not None else periods.DEFAULT_SCHEDULE
             effective = periods.current(schedule, self.clock.now(), customer.time_zone).end
+            if periods.change(schedule, kind, effective) == schedule:
+                return  # already so: nothing to record
             if cycle is None:
                 cycle = CustomerBillingCycle(
                     customer_id=customer.id,
@@ -207,8 +209,6 @@ class InvoicingUseCases(_Application):
                     billing_period=kind,
                     effective_from=effective,
                 )
-            elif periods.change(schedule, kind, effective) == schedule:
-                return  # already so
             else:
                 cycle.belongs_to(customer.reseller_id)
                 cycle.reschedule(kind, effective)

@@ -157,3 +157,13 @@ def test_the_closer_closes_a_daily_customers_day_after_the_grace(
     # a monthly id for a daily customer: refused, nothing closed
     assert_problem(close(client, admin, customer, "2026-10"), 422, "period_kind_mismatch")
     assert len(invoices(client, admin, customer)) == 1
+
+
+def test_choosing_the_kind_in_force_records_nothing(
+    client: TestClient, admin: Headers, log_size: Any
+) -> None:
+    customer = create(client, admin, "customers", name="Same", currency="EUR", time_zone="UTC")
+    before = log_size()
+    answer = kind(client, admin, customer["id"], "monthly")
+    assert answer.status_code == 200 and answer.json()["billing_period"] == "monthly"
+    assert log_size() == before

@@ -28,6 +28,18 @@ class CustomerClassCreate(Strict):
     usage_precision: Precision = 2
 
 
+class CustomerClassEdit(Strict):
+    """The fields given change; a rounding or precision change needs a reason."""
+
+    name: Name | None = None
+    rounding: Rounding | None = None
+    invoice_precision: Precision | None = None
+    usage_precision: Precision | None = None
+    reason: (
+        Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=PRINTABLE)] | None
+    ) = Field(None, examples=["the regulator requires half away from zero"])
+
+
 class CustomerClassPublic(BaseModel):
     id: UUID
     name: str

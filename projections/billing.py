@@ -146,6 +146,20 @@ class BillingProjection(Projection):
         )
 
     @apply.register
+    def _class_edited(self, event: CustomerClass.Edited, tx: Transaction, position: int) -> None:
+        names = sorted(event.changes)
+        sets = ", ".join(f"{name} = %s" for name in names)
+        tx.execute(
+            f"UPDATE billing_classes SET {sets}, version = %s WHERE id = %s AND version < %s",
+            [
+                *(event.changes[name][1] for name in names),
+                event.originator_version,
+                str(event.originator_id),
+                event.originator_version,
+            ],
+        )
+
+    @apply.register
     def _tariff(self, event: Tariff.Created, tx: Transaction, position: int) -> None:
         time = iso(event.timestamp)
         tx.execute(

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from api.billing_schemas import (
     CustomerClassCreate,
+    CustomerClassEdit,
     CustomerClassPublic,
     RatePublic,
     RatesChange,
@@ -31,6 +32,7 @@ from api.routing import ProblemRoute
 from api.schemas import PRINTABLE, Page
 from composition.billing import queries, service
 from composition.runtime import Runtime
+from domain.billing.aggregates import CustomerClass
 from domain.billing.aggregates import Tariff as _Tariff
 from domain.billing.application import Usage
 from domain.billing.rating import parse_rate
@@ -145,6 +147,40 @@ def get_customer_class(class_id: UUID, runtime: RuntimeDep, ctx: ContextDep) -> 
     if row is None:
         raise NotFoundError(f"customer class {class_id} not found")
     return row
+
+
+@router.patch(
+    CLASS,
+    tags=["billing"],
+    response_model=CustomerClassPublic,
+    responses=problems(403, 404, 409, 422),
+)
+def edit_customer_class(
+    class_id: UUID, body: CustomerClassEdit, runtime: RuntimeDep, ctx: ContextDep
+) -> dict[str, Any]:
+    """Change a class's name, rounding method or precisions (admins; a rounding or
+    precision change needs a reason, recorded with the actor). Calls rated from then on
+    use it; a reprocess re-rates a closed period with it and names the change as the
+    cause; a replay of an earlier invoice still gives that invoice's hash."""
+    billing = service(runtime)
+    billing.edit_customer_class(
+        ctx,
+        class_id,
+        body.reason,
+        name=body.name,
+        rounding_method=body.rounding,
+        invoice_precision=body.invoice_precision,
+        usage_precision=body.usage_precision,
+    )
+    version = int(billing.load(class_id, CustomerClass).version)
+    return _shown(
+        runtime,
+        lambda: (
+            (row := queries(runtime).customer_class(str(class_id)))
+            and int(row["version"]) >= version
+            and row
+        ),
+    )
 
 
 # -- tariffs ----------------------------------------------------------------------------

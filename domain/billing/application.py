@@ -113,6 +113,43 @@ class BillingService(SubscriptionCommands, OutageCommands, InvoicingUseCases, Sw
             self.save(made, *self.names.claim(CLASS_NAME, name, made.id))
             return made.id
 
+    def edit_customer_class(
+        self,
+        ctx: CommandContext,
+        class_id: UUID,
+        reason: str | None,
+        name: str | None = None,
+        rounding_method: str | None = None,
+        invoice_precision: int | None = None,
+        usage_precision: int | None = None,
+    ) -> bool:
+        """Change a class's name or rules (a rule change needs a reason); rating and
+        invoices follow it from its position in the log on, so a reprocess re-rates with
+        it and a replay of an earlier invoice does not. False when nothing differs."""
+        with self.command(ctx):
+            self._admin(ctx)
+            klass = self.load(class_id, CustomerClass)
+            fields: dict[str, Any] = {}
+            if rounding_method is not None:
+                fields["rounding"] = rounding.rounding(rounding_method).value
+            if invoice_precision is not None:
+                fields["invoice_precision"] = rounding.precision(
+                    invoice_precision, "invoice_precision"
+                )
+            if usage_precision is not None:
+                fields["usage_precision"] = rounding.precision(usage_precision, "usage_precision")
+            reason = reason.strip() if reason else None
+            if klass.diff(**fields) and not reason:
+                raise InvalidValueError("a change of rounding or precision needs a reason")
+            claims = []
+            if name is not None:
+                fields["name"] = values.human_id(name, "name")
+                claims = self.names.move(CLASS_NAME, klass.name, fields["name"], klass.id)
+            if not klass.edit(reason, **fields):
+                return False
+            self.save(klass, *claims)
+            return True
+
     # -- tariffs -------------------------------------------------------------------------
     def create_tariff(
         self,

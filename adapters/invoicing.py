@@ -52,7 +52,14 @@ CallsUp = Callable[[UUID, datetime], int]
 
 def _party(event: Any, level: str) -> UUID | None:
     """Whose invoice an xDR goes to: its customer's, or (reseller level) its reseller's."""
-    return event.customer_id if level == CUSTOMER else event.reseller_id  # type: ignore[no-any-return]
+    party: UUID | None = event.customer_id if level == CUSTOMER else event.reseller_id
+    return party
+
+
+def _billed(invoice: Any, level: str) -> UUID:
+    """Whom an invoice bills: its customer, or (reseller level) its reseller."""
+    party: UUID = invoice.customer_id if level == CUSTOMER else invoice.reseller_id
+    return party
 
 
 @dataclass
@@ -462,7 +469,7 @@ class Invoicer:
     def _reprocess(
         self, ctx: CommandContext, job: Any, progress: Callable[[int, int], None] | None
     ) -> list[dict[str, Any]]:
-        current = [
+        current: list[tuple[str, Any]] = [
             (level, self.service.load(i, Invoice if level == CUSTOMER else ResellerInvoice))
             for level, i in self._current(job)
         ]
@@ -474,13 +481,13 @@ class Invoicer:
         results = []
         windows: dict[str, dict[UUID, periods.Period]] = {}
         for level, old in current:
-            windows.setdefault(level, {})[_party(old, level)] = periods.Period(
+            windows.setdefault(level, {})[_billed(old, level)] = periods.Period(
                 old.period, "", "UTC", old.start, old.end
             )
         all_xdrs = {lvl: self.xdrs_in(w, position, level=lvl) for lvl, w in windows.items()}
         all_legs = {lvl: self.legs_in(w, position, lvl) for lvl, w in windows.items()}
         for done, (level, old) in enumerate(current, 1):
-            party = _party(old, level)
+            party = _billed(old, level)
             xdrs = all_xdrs[level][party]
             changes: list[tuple[UUID, dict[str, Any], dict[str, Any]]] = []
             priced = dict(xdrs)  # xDRs with no finished leg (subscription fees) stay as they are

@@ -108,7 +108,7 @@ def list_plans(
     scope = Scope.of(ctx.actor)
     scope.require_reseller_or_admin()
     items, next_offset = _queries(runtime).plans(scope, limit, offset)
-    return {"items": items, "next": next_offset}
+    return {"items": [_with_fees(runtime, row) for row in items], "next": next_offset}
 
 
 @router.get(PLAN, response_model=PlanPublic, responses=problems(403, 404))

@@ -178,6 +178,8 @@ def test_a_plan_fee_raised_mid_month_in_advance_corrects_the_charged_month_then_
     (change,) = shown["fee_changes"]
     assert (change["fee"], change["reason"]) == ("45.00", "new price list")
     assert change["effective"].startswith("2026-11-11T09:00:00")
+    (listed,) = client.get("/v1/subscription-plans", headers=headers).json()["items"]
+    assert listed["fee_changes"] == shown["fee_changes"]
     assert charge(runtime, clock, DAY_11) == 1
     assert charge(runtime, clock, DAY_11) == 0
     xdrs = fee_xdrs(client, headers, account, 2)

@@ -138,6 +138,11 @@ class Settings(BaseSettings):
     billing_closer_in_process: bool = Field(
         True, description="`serve` closes due billing periods itself (checked every minute)"
     )
+    billing_funds_in_process: bool = Field(
+        True,
+        description="`serve` records customers running out of funds and getting them back"
+        " (no-funds outages); `switchlog billing funds` does it as its own worker",
+    )
     webhooks_in_process: bool = Field(True, description="`serve` delivers webhooks itself")
 
     network: Literal["scripted"] = Field(

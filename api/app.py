@@ -48,6 +48,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             from composition.billing import start_charger
 
             start_charger(active)
+        if settings.billing_funds_in_process:
+            from composition.balances import start_watcher
+
+            start_watcher(active)
         hub = EventHub(active.source)
         app.state.hub = hub
         active.on_append.append(hub.wake)

@@ -133,3 +133,9 @@ from cli.invoicing import close, replay, reprocess  # noqa: E402
 billing_app.command("close")(close)
 billing_app.command("replay")(replay)
 billing_app.command("reprocess")(reprocess)
+
+# -- balances: payments and the funds watcher (cli/balances.py) ---------------------------
+from cli.balances import funds, payment  # noqa: E402
+
+billing_app.command("payment")(payment)
+billing_app.command("funds")(funds)

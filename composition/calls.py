@@ -45,6 +45,9 @@ def service(runtime: Runtime) -> CallsService:
     if found.network is None:
         with _lock:
             if found.network is None:
+                from composition.balances import has_funds
+
+                found.has_funds = has_funds(runtime)
                 found.connect_network(network(runtime))
     return found
 

@@ -14,8 +14,9 @@ from uuid import UUID
 
 from pydantic import Field
 
-from composition import billing, provisioning
+from composition import balances, billing, provisioning
 from domain.billing import aggregates as billing_aggregates
+from domain.billing import balances as billing_balances
 from domain.billing import invoices as billing_invoices
 from domain.billing import subscriptions, xdrs
 from domain.billing.application import BillingService
@@ -280,19 +281,31 @@ CALLS = Context(
 
 # -- billing: customer classes, tariffs, rating legs into xDRs --------------------------
 def _billing_projections(runtime: Runtime) -> Sequence[Projection]:
+    from projections.balances import BalancesProjection
     from projections.billing import BillingProjection
     from projections.invoices import InvoicesProjection
     from projections.subscriptions import SubscriptionsProjection
 
-    return [BillingProjection(), SubscriptionsProjection(), InvoicesProjection()]
+    return [
+        BillingProjection(),
+        SubscriptionsProjection(),
+        InvoicesProjection(),
+        BalancesProjection(),
+    ]
 
 
 def _billing_routers() -> Sequence[APIRouter]:
+    from api.routers import balances as balance_routes
     from api.routers import billing as billing_routes
     from api.routers import invoices as invoice_routes
     from api.routers import subscriptions as subscription_routes
 
-    return [billing_routes.router, subscription_routes.router, invoice_routes.router]
+    return [
+        billing_routes.router,
+        subscription_routes.router,
+        invoice_routes.router,
+        balance_routes.router,
+    ]
 
 
 def _billing_cli() -> Sequence[tuple[str, Any]]:
@@ -317,6 +330,7 @@ BILLING = Context(
         billing_invoices.ResellerInvoice,
         billing_invoices.ReprocessJob,
         *subscriptions.AGGREGATES,
+        *billing_balances.AGGREGATES,
     ],
     service=BillingService,
     projections=_billing_projections,
@@ -341,6 +355,16 @@ BILLING = Context(
             billing.read_customer_billing_periods,
             billing.write_customer_billing_period,
             billing.create_customer_billing_period,
+        ),
+        Contribution(
+            "customers",
+            "payment_terms",
+            balances.PaymentTermsFields | None,
+            "How the customer pays: `mode` prepaid or postpaid (the default), and"
+            ' `credit_limit` (prepaid "0" by default: spend what was paid; postpaid null: no'
+            " limit). Admins and its reseller",
+            balances.read_payment_terms,
+            balances.write_payment_terms,
         ),
         Contribution(
             "products",

@@ -1,5 +1,5 @@
-"""HTTP: billing periods closed into invoices, invoices (JSON, HTML and PDF), balances, and
-reprocess jobs (billing part 2)."""
+"""HTTP: billing periods closed into invoices, invoices (JSON, HTML and PDF), and reprocess
+jobs (billing part 2). Balances: api/routers/balances.py."""
 
 from __future__ import annotations
 
@@ -83,14 +83,6 @@ class InvoicePublic(InvoiceSummary):
     totals: dict[str, Any]
     reason: str | None
     changes: list[XdrChange] = Field(description="Each xDR a reprocess changed, and why")
-
-
-class Balance(BaseModel):
-    customer_id: UUID
-    currency: str | None
-    charges: str = Field(description="The sum of the customer's rated charges (postpaid)")
-    xdrs: int
-    updated_at: datetime | None
 
 
 class ReprocessCreate(Strict):
@@ -273,29 +265,6 @@ def invoice_pdf(invoice_id: UUID, runtime: RuntimeDep, ctx: ContextDep) -> Respo
         media_type="application/pdf",
         headers={"Content-Disposition": f'inline; filename="{name}"'},
     )
-
-
-@router.get(
-    "/v1/customers/{customer_id}/balance",
-    tags=["billing"],
-    response_model=Balance,
-    responses=problems(403, 404),
-)
-def get_balance(customer_id: UUID, runtime: RuntimeDep, ctx: ContextDep) -> dict[str, Any]:
-    """The customer's balance: the sum of its rated charges (corrected by reprocesses)."""
-    scope = _reader(ctx)
-    if runtime.directory_queries.get("customers", scope, str(customer_id)) is None:
-        raise NotFoundError(f"customer {customer_id} not found")
-    row = InvoiceQueries(runtime.db).balance(str(customer_id))
-    if row is None:
-        return {
-            "customer_id": customer_id,
-            "currency": None,
-            "charges": "0",
-            "xdrs": 0,
-            "updated_at": None,
-        }
-    return row
 
 
 @router.post(

@@ -22,6 +22,7 @@ from domain.billing.aggregates import (
     ResellerBilling,
     Tariff,
 )
+from domain.billing.balances import FundsCommands
 from domain.billing.invoicing import InvoicingUseCases
 from domain.billing.subscriptions import OutageCommands, SubscriptionCommands
 from domain.billing.xdrs import CUSTOMER, Leg
@@ -85,7 +86,9 @@ class Recorded:
     new: bool  # False: this record_id was recorded before, nothing was appended
 
 
-class BillingService(SubscriptionCommands, OutageCommands, InvoicingUseCases, SwitchlogApplication):
+class BillingService(
+    SubscriptionCommands, OutageCommands, FundsCommands, InvoicingUseCases, SwitchlogApplication
+):
     """Customer classes, tariffs and their rates, what billing attaches to customers,
     products and resellers, usage records, and the xDRs the rater computes."""
 

@@ -34,6 +34,14 @@ NETWORK = CommandContext(Actor.system("network"))
 TRANSFER = "transfer"
 CALLBACK_EVENTS = frozenset(Notice) - {Notice.TERMINATED}
 DEFAULT_CALLBACK_EVENTS = (Notice.TERMINATED.value,)
+#: May this customer pay for a call now? (billing's funds; composition sets it)
+FundsGate = Callable[[UUID], bool]
+
+
+class NoFundsError(ConflictError):
+    """The paying customer is out of funds (its available balance is below zero)."""
+
+    code = "no_funds"
 
 
 @dataclass(frozen=True)
@@ -163,6 +171,7 @@ class CallsService(SwitchlogApplication):
     """Calls: originate, connect, redirect, hold, transfer, hang up; far-end reports."""
 
     network: Endpoints | None = None
+    has_funds: FundsGate | None = None  # None: every customer may call
 
     def connect_network(self, network: Endpoints) -> None:
         self.network = network
@@ -186,6 +195,7 @@ class CallsService(SwitchlogApplication):
         (an auto attendant's), call `callee` and queue it once it answers (auto-dialer)."""
         ctx.require(Section.CALL_CONTROL, Access.MODIFY)
         events = _callback_events(state_callback_events)
+        self._check_funds(payer)
         with self.command(ctx):
             parties = _unique([payer, caller.owner, callee.owner])
             call = Call(
@@ -212,6 +222,16 @@ class CallsService(SwitchlogApplication):
             self.save(call, *[e for e in extra if e is not None])
         self._run(decision.actions)
         return call.id, call.tracking_id
+
+    def _check_funds(self, payer: Owner | None) -> None:
+        """A customer out of funds pays for no new call (billing's gate)."""
+        if payer is None or payer.customer_id is None or self.has_funds is None:
+            return
+        if not self.has_funds(payer.customer_id):
+            raise NoFundsError(
+                "the paying customer is out of funds: a payment or a higher credit limit lets"
+                " it call again"
+            )
 
     def disconnect(self, ctx: CommandContext, call_id: UUID) -> None:
         """Hang up every leg of the call (and whoever a transfer bridged to them)."""

@@ -6,6 +6,7 @@ them (a change while the charger runs, the charger restarted mid-round, bad inpu
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -313,6 +314,41 @@ def test_a_bad_plan_edit_is_refused_and_nothing_is_recorded(
     assert log_size() == before
     shown = client.get(f"/v1/subscription-plans/{made['id']}", headers=headers).json()
     assert (shown["fee"], shown["version"], shown["fee_changes"]) == ("30.00", 1, [])
+
+
+def test_a_reseller_edits_its_own_plan_and_its_customers_discount_shows_in_their_charges(
+    client: TestClient, admin: Headers, runtime: Runtime, clock: FileClock
+) -> None:
+    reseller = create(client, admin, "resellers", name="R", login="r", password="r-password")
+    setup = billed_account(client, admin, None, reseller_id=reseller["id"])
+    account, product = setup["account"]["id"], setup["product"]["id"]
+    clock.set(datetime.fromisoformat(NOV))
+    own_headers = login(client, "r", "r-password")
+    own = create(
+        client,
+        own_headers,
+        "subscription-plans",
+        name="Own",
+        product_id=product,
+        fee="20.00",
+        currency="EUR",
+    )
+    shared = plan(client, admin, product, fee="30.00", name="Shared")
+    assert_problem(
+        edit_plan(client, own_headers, shared["id"], fee="1.00", reason="not mine"),
+        404,
+        "not_found",
+    )
+    subscribe(client, own_headers, account, own["id"], NOV)
+    charge(runtime, clock, NOV)
+    clock.set(datetime.fromisoformat("2026-11-16T00:00:00+00:00"))
+    own_headers = login(client, "r", "r-password")
+    edited = edit_plan(client, own_headers, own["id"], fee="26.00", reason="costs went up")
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["fee_changes"][0]["actor"] == reseller["id"]
+    charge(runtime, clock, "2026-11-16T00:00:00+00:00")
+    # 15 days (16 to 30 November) at 6.00 more: +3.00
+    assert amounts(fee_xdrs(client, own_headers, account, 2)) == ["20.00", "3.00"]
 
 
 def test_a_removed_plan_or_anothers_plan_cannot_be_edited(

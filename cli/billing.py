@@ -134,6 +134,12 @@ billing_app.command("close")(close)
 billing_app.command("replay")(replay)
 billing_app.command("reprocess")(reprocess)
 
+# -- editing classes and plans (cli/billing_changes.py) ------------------------------------
+from cli.billing_changes import class_edit, plan_edit  # noqa: E402
+
+billing_app.command("class-edit")(class_edit)
+billing_app.command("plan-edit")(plan_edit)
+
 # -- balances: payments and the funds watcher (cli/balances.py) ---------------------------
 from cli.balances import funds, payment  # noqa: E402
 

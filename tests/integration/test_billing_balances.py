@@ -254,6 +254,26 @@ def test_the_customer_reads_its_own_payments_and_balance_and_no_one_elses(
     assert_problem(refused, 403, "permission_denied")
 
 
+def test_one_reference_posted_at_once_from_four_clients_is_one_payment(
+    client: TestClient, admin: Headers
+) -> None:
+    customer = create(client, admin, "customers", name="C", currency="EUR", time_zone="UTC")["id"]
+    answers: list[tuple[int, str]] = []
+
+    def post() -> None:
+        answer = pay(client, admin, customer, "7.00", reference="same")
+        answers.append((answer.status_code, answer.json().get("id", answer.text)))
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(status for status, _ in answers) == [200, 200, 200, 201], answers
+    assert len({made for _, made in answers}) == 1
+    assert balance_when(client, admin, customer, payments="7.00")["balance"] == "7.00"
+
+
 # -- the balance ------------------------------------------------------------------------
 def test_a_balance_is_payments_less_charges_and_a_charge_delivered_twice_counts_once(
     client: TestClient, admin: Headers, runtime: Runtime

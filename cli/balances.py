@@ -49,7 +49,7 @@ def funds(
     SWITCHLOG_BILLING_FUNDS_IN_PROCESS=false)."""
     from composition.balances import watcher
 
-    rt = worker_runtime()
+    rt = open_runtime(create=False) if once else worker_runtime()
     try:
         made = watcher(rt)
         if once:

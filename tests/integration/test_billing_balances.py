@@ -24,6 +24,7 @@ from tests.conftest import eventually
 from tests.integration.billing_helpers import Headers, billed_account, rate, tariff, usage
 from tests.integration.conftest import login
 from tests.integration.helpers import assert_problem, create
+from tests.integration.test_billing_invoices import close, wait_job
 from tests.integration.test_billing_subscriptions import (
     charge,
     fee_xdrs,
@@ -73,7 +74,7 @@ def prepaid_caller(client: TestClient, admin: Headers, name: str = "ABC") -> dic
     setup = billed_account(client, admin, made["id"], name=name)
     answer = terms(client, admin, setup["customer"]["id"], mode="prepaid")
     assert answer.status_code == 200, answer.text
-    return setup
+    return {**setup, "tariff_id": made["id"]}
 
 
 def outages(runtime: Runtime, customer_id: str, account_id: str) -> list[dict[str, Any]]:
@@ -309,6 +310,39 @@ def test_a_postpaid_customer_is_out_of_funds_past_its_credit_limit(
     assert (shown["balance"], shown["available"], shown["no_funds"]) == ("-1.20", "-0.20", True)
 
 
+def test_a_reprocess_that_lowers_a_charge_gives_the_funds_back(
+    client: TestClient, admin: Headers, runtime: Runtime
+) -> None:
+    setup = prepaid_caller(client, admin)
+    customer, account = setup["customer"]["id"], setup["account"]["id"]
+    assert pay(client, admin, customer, "0.50").status_code == 201
+    usage(client, admin, account, "4420", 60, at="2026-10-05T10:00:00+00:00")  # 0.60
+    shown = balance_when(client, admin, customer, charges="0.60")
+    assert (shown["available"], shown["no_funds"]) == ("-0.10", True)
+    watcher(runtime).catch_up()
+    assert close(client, admin, customer, "2026-10").status_code == 201
+    fixed = client.post(
+        f"/v1/tariffs/{setup['tariff_id']}/rates",
+        json={"rates": [rate("44", "0.30")], "reason": "44 was overpriced"},
+        headers=admin,
+    )
+    assert fixed.status_code in (200, 201), fixed.text
+    job = client.post(
+        "/v1/billing/reprocess",
+        json={"period": "2026-10", "customer_id": customer, "reason": "rate 44"},
+        headers=admin,
+    )
+    assert wait_job(client, admin, job.json()["id"])["status"] == "completed"
+    shown = balance_when(client, admin, customer, charges="0.30")
+    assert (shown["xdrs"], shown["available"], shown["no_funds"]) == (1, "0.20", False)
+    watcher(runtime).catch_up()
+    ended = eventually(
+        lambda: [o for o in outages(runtime, customer, account) if o["end_at"]] or None,
+        timeout=10,
+    )
+    assert len(ended) == 1
+
+
 # -- no funds: the watcher, credits, calls ----------------------------------------------
 def test_the_watcher_records_running_out_of_funds_and_ends_it_on_a_top_up(
     client: TestClient, admin: Headers, runtime: Runtime, clock: FileClock
@@ -446,3 +480,40 @@ def emit_every_balance_event(rt: Runtime, ctx: Any, customer: Any) -> None:
     billing.receive_payment(ctx, customer, "12.34", "round-trip", "a note")
     billing.record_no_funds(customer, None, 10**9, datetime(2026, 11, 1, tzinfo=UTC))
     billing.end_no_funds(customer, 10**9, datetime(2026, 11, 2, tzinfo=UTC))
+
+
+def test_the_cli_records_a_payment_once_and_runs_the_watcher_once(
+    runtime: Runtime, settings: Any
+) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    customer = runtime.directory.create_customer(OPS, "Prepaid", "EUR", "UTC", None, None, None)
+    service(runtime).set_payment_terms(OPS, customer, "prepaid")
+    env = {
+        "SWITCHLOG_STORE_URL": settings.store_url,
+        "SWITCHLOG_VAR_DIR": str(settings.var_dir),
+        "SWITCHLOG_JWT_SECRET": settings.jwt_secret.get_secret_value(),
+    }
+    run = [
+        "billing",
+        "payment",
+        "--customer",
+        str(customer),
+        "--amount",
+        "5.00",
+        "--reference",
+        "cli-1",
+        "--refund",
+    ]
+    first = CliRunner().invoke(app, run, env=env)
+    assert first.exit_code == 0 and "recorded" in first.output, first.output
+    again = CliRunner().invoke(app, run, env=env)
+    assert again.exit_code == 0 and "received before" in again.output, again.output
+    bad = CliRunner().invoke(app, [*run[:5], "abc", *run[6:]], env=env)
+    assert bad.exit_code == 2 and "decimal string" in bad.output, bad.output
+    watched = CliRunner().invoke(app, ["billing", "funds", "--once"], env=env)
+    assert watched.exit_code == 0 and "funds watched up to" in watched.output, watched.output
+    runtime.runner.catch_up()
+    assert len(outages(runtime, str(customer), str(uuid4()))) == 1

@@ -265,6 +265,7 @@ class Invoicer:
         position = self.head()
         catalogue = self.rater.catalogue_at(position)
         period = self._period(catalogue, customer_id, period_id)
+        periods.require_over(period, self.clock.now())
         up = self.calls_up(customer_id, period.end)
         if up:
             raise ConflictError(
@@ -288,6 +289,7 @@ class Invoicer:
         position = self.head()
         catalogue = self.rater.catalogue_at(position)
         period = self._period(catalogue, reseller_id, period_id, RESELLER)
+        periods.require_over(period, self.clock.now())
         up = self.reseller_calls_up(reseller_id, period.end)
         if up:
             raise ConflictError(
@@ -301,17 +303,18 @@ class Invoicer:
     def close_many(self, ctx: CommandContext, customers: Sequence[UUID], period_id: str) -> int:
         """Close the period of many customers reading the log once (a month's run, the
         benchmark); each still closes on its own, in one append. Returns how many closed;
-        customers with a call still up are left for later."""
+        customers whose period has not ended, or with a call still up, are left for later."""
         self.rater.catch_up()
         position = self.head()
         catalogue = self.rater.catalogue_at(position)
+        now = self.clock.now()
         windows = {}
         for customer_id in customers:
             self.service.may_close(ctx, customer_id)
             if self.service.closed_invoice(customer_id, period_id) is not None:
                 continue
             period = self._period(catalogue, customer_id, period_id)
-            if not self.calls_up(customer_id, period.end):
+            if period.end <= now and not self.calls_up(customer_id, period.end):
                 windows[customer_id] = period
         found = self.xdrs_in(windows, position)
         for customer_id, period in windows.items():

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from domain.shared.errors import InvalidValueError
+from domain.shared.errors import ConflictError, InvalidValueError
 
 MONTHLY, WEEKLY, DAILY = "monthly", "weekly", "daily"
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -91,6 +91,21 @@ def period_of(kind: str, moment: datetime, time_zone: str = "UTC") -> Period:
 #: (`None`). A change of kind takes effect where the period in progress ends.
 Schedule = tuple[tuple[datetime | None, str], ...]
 DEFAULT_SCHEDULE: Schedule = ((None, MONTHLY),)
+
+
+class PeriodNotOverError(ConflictError):
+    """The period has not ended yet: an invoice for it would miss the rest of its usage."""
+
+    code = "period_not_over"
+
+
+def require_over(period: Period, now: datetime) -> None:
+    """A period closes only once it has ended (the closer also waits for the grace)."""
+    if now < period.end:
+        raise PeriodNotOverError(
+            f"period {period.id} ends at {period.end.astimezone(UTC).isoformat()};"
+            " it cannot be closed before its end"
+        )
 
 
 class PeriodKindError(InvalidValueError):

@@ -15,7 +15,7 @@ from composition.billing import invoicer
 from composition.runtime import Runtime
 from domain.billing.aggregates import CustomerBillingCycle
 from domain.billing.invoices import invoice_id
-from tests.conftest import eventually
+from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD, eventually
 from tests.integration.billing_helpers import Headers, billed_account, rate, tariff, usage
 from tests.integration.conftest import login
 from tests.integration.helpers import assert_problem, create
@@ -94,6 +94,8 @@ def test_a_change_takes_effect_where_the_period_in_progress_ends(
     assert kind(client, admin, customer, "weekly").status_code == 200
     # October is still monthly: it closes as it began, and its weeks are refused
     assert_problem(close(client, admin, customer, "2026-W43"), 422, "period_kind_mismatch")
+    clock.set(datetime(2026, 11, 2, 0, 30, tzinfo=UTC))  # October and W44 have ended
+    admin = login(client, ADMIN_LOGIN, ADMIN_PASSWORD)
     october = close(client, admin, customer, "2026-10").json()
     assert october["totals"]["xdrs"] == 2
     # weekly from 1 November: the first week (W44, Mon 26 Oct ..) starts where October ended
@@ -103,6 +105,7 @@ def test_a_change_takes_effect_where_the_period_in_progress_ends(
     assert first["end"].startswith("2026-11-02T00:00:00")
     assert first["totals"]["xdrs"] == 1
     clock.set(datetime(2026, 11, 9, 1, 0, 1, tzinfo=UTC))  # W45 ended an hour ago
+    admin = login(client, ADMIN_LOGIN, ADMIN_PASSWORD)
     (made,) = invoicer(runtime).close_due()
     assert made == invoice_id(UUID(customer), "2026-W45", 1)
     listed = eventually(lambda: (found := invoices(client, admin, customer)) and len(found) == 3)

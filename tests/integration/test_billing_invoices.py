@@ -437,24 +437,43 @@ def emit_every_invoice_event(
 
 
 def test_a_period_closes_only_when_none_of_its_calls_is_up(
-    client: TestClient, admin: Headers, runtime: Runtime
+    client: TestClient, admin: Headers, clock: Any
 ) -> None:
     from tests.integration.calls_helpers import live, ok, pbx, script, until
+    from tests.integration.test_billing_subscriptions_rules import admin_at
 
     office = pbx(client, admin)
     john = office["john"]["account_login"]
-    script(client, admin, john, answer_after_ms=20)
-    script(client, admin, "15551230000", answer_after_ms=20)
+    script(client, admin, john, answer_after_ms=0)  # the clock stands still: answer at once
+    script(client, admin, "15551230000", answer_after_ms=0)
+    admin = admin_at(client, clock, "2026-10-31T23:59:00+00:00")
     call = ok(client, admin, "originate_advanced_call", caller_id=john, callee_id="15551230000")
     live(client, admin, call["call_id"], "connected", "connected")
+    admin = admin_at(client, clock, "2026-11-01T02:00:00+00:00")  # still up after midnight
     customer = office["customer"]["id"]
-    period = runtime.clock.now().strftime("%Y-%m")
-    up = close(client, admin, customer, period)
+    up = close(client, admin, customer, "2026-10")
     assert up.status_code == 409, up.text
     assert "still up" in up.json()["detail"]
     ok(client, admin, "disconnect_call", call_id=call["call_id"])
     until(client, admin, call["call_id"], "terminated")
-    eventually(lambda: close(client, admin, customer, period).status_code == 201 or None)
+    eventually(lambda: close(client, admin, customer, "2026-10").status_code == 201 or None)
+
+
+def test_a_period_cannot_close_before_its_end(
+    client: TestClient, admin: Headers, clock: Any
+) -> None:
+    from tests.integration.test_billing_subscriptions_rules import admin_at
+
+    setup = billed(client, admin, time_zone="Europe/Vilnius")
+    account, customer = setup["account"]["id"], setup["customer"]["id"]
+    usage(client, admin, account, "4420", 60, at="2026-10-05T10:00:00+00:00")
+    # October in Vilnius ends at 2026-10-31T22:00Z (EET, UTC+2)
+    early = close(client, admin_at(client, clock, "2026-10-31T21:59:00+00:00"), customer, "2026-10")
+    assert_problem(early, 409, "period_not_over")
+    assert "2026-10-31T22:00:00+00:00" in early.json()["detail"]
+    headers = admin_at(client, clock, "2026-10-31T22:00:00+00:00")
+    assert invoices(client, headers, customer_id=customer) == []
+    assert close(client, headers, customer, "2026-10").status_code == 201
 
 
 def test_reprocess_after_a_rounding_fix_names_the_rule(client: TestClient, admin: Headers) -> None:
@@ -516,6 +535,7 @@ def test_subscription_fees_are_invoiced_and_kept_by_a_reprocess(
     from datetime import UTC, datetime
 
     from tests.integration.test_billing_subscriptions import charge, fee_xdrs, plan, subscribe
+    from tests.integration.test_billing_subscriptions_rules import admin_at
 
     setup = billed(client, admin)
     account, customer = setup["account"]["id"], setup["customer"]["id"]
@@ -526,6 +546,7 @@ def test_subscription_fees_are_invoiced_and_kept_by_a_reprocess(
     assert charge(runtime, clock, "2026-10-11T09:00:00+00:00") == 1
     fee_xdrs(client, admin, account, 1)  # 21.00: 21 of October's 31 days
     usage(client, admin, account, "3312", 60, at="2026-10-12T10:00:00+00:00")  # 1.00
+    admin = admin_at(client, clock, "2026-11-01T01:00:00+00:00")
     invoice = close(client, admin, customer, "2026-10").json()
     services = {line["service"]: line["amount"] for line in invoice["lines"]}
     assert services == {"subscription": "21.00", "voice": "1.00"}

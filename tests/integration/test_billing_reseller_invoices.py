@@ -439,9 +439,10 @@ def test_a_reprocess_job_recorded_before_reseller_filters_still_loads(runtime: R
 
 
 def test_a_resellers_period_closes_only_when_none_of_its_customers_calls_is_up(
-    client: TestClient, admin: Headers, runtime: Runtime
+    client: TestClient, admin: Headers, clock: Any
 ) -> None:
     from tests.integration.calls_helpers import live, ok, pbx, script, until
+    from tests.integration.test_billing_subscriptions_rules import admin_at
 
     office = pbx(client, admin)
     reseller = create(client, admin, "resellers", name="Calls reseller")
@@ -452,11 +453,13 @@ def test_a_resellers_period_closes_only_when_none_of_its_customers_calls_is_up(
     )
     assert moved.status_code == 200, moved.text
     john = office["john"]["account_login"]
-    script(client, admin, john, answer_after_ms=20)
-    script(client, admin, "15551230000", answer_after_ms=20)
+    script(client, admin, john, answer_after_ms=0)  # the clock stands still: answer at once
+    script(client, admin, "15551230000", answer_after_ms=0)
+    admin = admin_at(client, clock, "2026-10-31T23:59:00+00:00")
     call = ok(client, admin, "originate_advanced_call", caller_id=john, callee_id="15551230000")
     live(client, admin, call["call_id"], "connected", "connected")
-    period = runtime.clock.now().strftime("%Y-%m")
+    admin = admin_at(client, clock, "2026-11-01T02:00:00+00:00")  # still up after midnight
+    period = "2026-10"
     up = close(client, admin, period, reseller_id=reseller["id"])
     assert up.status_code == 409, up.text
     assert "still up" in up.json()["detail"]

@@ -285,6 +285,10 @@ def reprocess(body: ReprocessCreate, runtime: RuntimeDep, ctx: ContextDep) -> JS
     threading.Thread(
         target=_run_job, args=(worker, ctx, job_id), name="billing-reprocess", daemon=True
     ).start()
+    # the client polls the id it is given next: answer once the job's read model shows it
+    runtime.read_your_writes(
+        "billing_invoices", lambda: InvoiceQueries(runtime.db).job(str(job_id))
+    )
     location = f"/v1/billing/reprocess/{job_id}"
     return JSONResponse({"id": str(job_id)}, status_code=202, headers={"Location": location})
 

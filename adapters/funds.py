@@ -80,6 +80,7 @@ class FundsWatcher:
         self.customers: dict[UUID, Customer] | None = None
         self._at = -1
         self._wake = threading.Event()
+        self._stepping = threading.Lock()  # serve's thread and a test or CLI may share one
         self.failures = FailureLog(log, "the billing funds watcher")
 
     def setup(self) -> None:
@@ -137,6 +138,10 @@ class FundsWatcher:
 
     def step(self) -> int:
         """Watch the next batch; the number of events read (0: caught up)."""
+        with self._stepping:  # the funds in memory are one thread's at a time
+            return self._step()
+
+    def _step(self) -> int:
         start, batch = self.read()
         if not batch:
             return 0

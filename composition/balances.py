@@ -56,7 +56,12 @@ def read_payment_terms(runtime: Runtime, customer_ids: Sequence[str]) -> dict[st
 def write_payment_terms(
     runtime: Runtime, ctx: CommandContext, customer_id: UUID, value: Any
 ) -> Callable[[], bool]:
-    given = dict(value if isinstance(value, dict) else value.model_dump(exclude_unset=True))
+    if value is None:  # null: back to the default terms
+        given: dict[str, Any] = {"mode": "postpaid", "credit_limit": None}
+    elif isinstance(value, dict):
+        given = dict(value)
+    else:
+        given = value.model_dump(exclude_unset=True)
     service(runtime).set_payment_terms(
         ctx, customer_id, given.get("mode"), given.get("credit_limit", UNSET)
     )

@@ -107,6 +107,12 @@ def test_payment_terms_are_set_on_the_customer_and_prepaid_defaults_to_a_zero_li
     assert shown["payment_terms"] == {"mode": "postpaid", "credit_limit": "150.00"}
     answer = terms(client, admin, customer["id"], credit_limit=None)  # no limit
     assert answer.json()["payment_terms"] == {"mode": "postpaid", "credit_limit": None}
+    assert terms(client, admin, customer["id"], mode="prepaid").status_code == 200
+    reset = client.patch(
+        f"/v1/customers/{customer['id']}", json={"payment_terms": None}, headers=admin
+    )
+    assert reset.status_code == 200, reset.text
+    assert reset.json()["payment_terms"] == {"mode": "postpaid", "credit_limit": None}
     audit = client.get(
         "/v1/audit", params={"type": "billing.PaymentTerms.Revised"}, headers=admin
     ).json()["items"]

@@ -70,6 +70,9 @@ class Rater:
         self._at = -1
         self._wake = threading.Event()
         self._advanced = threading.Condition()
+        # serve's rater thread and a closer or reprocess catching up share this rater (and
+        # its catalogue): one step at a time
+        self._stepping = threading.Lock()
         self.failures = FailureLog(log, "the billing rater")
 
     def setup(self) -> None:
@@ -100,6 +103,10 @@ class Rater:
 
     def step(self) -> int:
         """Rate the next batch of finished legs; the number of events read (0: caught up)."""
+        with self._stepping:
+            return self._step()
+
+    def _step(self) -> int:
         start = self.position()
         if self._catalogue is None or self._at != start:  # first run, or moved elsewhere
             self._catalogue = self.catalogue_at(start)

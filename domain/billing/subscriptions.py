@@ -467,6 +467,7 @@ class SubscriptionCommands:
     def _plan_for(self, ctx: CommandContext, plan_id: UUID) -> SubscriptionPlan:
         plan: SubscriptionPlan = self.load(plan_id, SubscriptionPlan)  # type: ignore[attr-defined]
         scope = Scope.of(ctx.actor)
+        scope.require_reseller_or_admin()  # customers and accounts never change plans
         if not scope.unrestricted and plan.managed_by != scope.reseller_id:
             raise NotFoundError(f"plan {plan_id} not found")
         ctx.require(Section.BILLING, Access.MODIFY)

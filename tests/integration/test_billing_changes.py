@@ -475,3 +475,31 @@ def test_a_charger_restarted_mid_round_makes_the_rest_once(
     assert restarted.charge() == 2
     assert Charger(service(runtime), runtime.db, runtime.clock).charge() == 0
     assert amounts(fee_xdrs(client, headers, account, 3)) == ["30.00", "-10.00", "15.00"]
+
+
+def test_a_customer_can_neither_edit_nor_remove_the_operators_plan(
+    client: TestClient, admin: Headers
+) -> None:
+    setup = billed_account(client, admin, None)
+    made = plan(client, admin, setup["product"]["id"], fee="10.00")
+    create(
+        client,
+        admin,
+        "customers",
+        name="Nosy",
+        currency="EUR",
+        time_zone="UTC",
+        login="nosy",
+        password="nosy-password",
+    )
+    theirs = login(client, "nosy", "nosy-password")
+    edited = client.patch(
+        f"/v1/subscription-plans/{made['id']}",
+        json={"fee": "0.00", "reason": "free for me"},
+        headers=theirs,
+    )
+    assert_problem(edited, 403, "forbidden")
+    removed = client.delete(f"/v1/subscription-plans/{made['id']}", headers=theirs)
+    assert_problem(removed, 403, "forbidden")
+    shown = client.get(f"/v1/subscription-plans/{made['id']}", headers=admin).json()
+    assert shown["fee"] == "10.00" and shown.get("removed_at") is None

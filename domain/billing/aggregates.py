@@ -10,7 +10,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from domain.billing import periods
 from domain.billing.rating import Rate
-from domain.shared.aggregate import SwitchlogAggregate
+from domain.shared.aggregate import CustomerOwned, SwitchlogAggregate
 from domain.shared.owners import Owner
 
 #: No event holds more rates than this, so no Kafka message outgrows the broker's limit.
@@ -113,7 +113,7 @@ def _key(raw: dict[str, Any]) -> str:
     )
 
 
-class CustomerBilling(SwitchlogAggregate):
+class CustomerBilling(CustomerOwned, SwitchlogAggregate):
     """What billing knows of a customer: its class (none: away from zero at 2 and 2)."""
 
     context = "billing"
@@ -139,17 +139,6 @@ class CustomerBilling(SwitchlogAggregate):
 
     def classify(self, customer_class_id: UUID | None) -> None:
         self.change(self.Reclassified, customer_class_id=customer_class_id)
-
-    def belongs_to(self, reseller_id: UUID | None) -> None:
-        """The customer's reseller now (it can move); its events name it."""
-        self.reseller_id = reseller_id
-
-    @classmethod
-    def created_owners(cls, aggregate_id: UUID, fields: dict[str, Any]) -> Sequence[Owner]:
-        return (Owner(fields["reseller_id"], fields["customer_id"]),)
-
-    def owners(self) -> Sequence[Owner]:
-        return (Owner(self.reseller_id, self.customer_id),)
 
 
 class ProductBilling(SwitchlogAggregate):
@@ -224,7 +213,7 @@ class ResellerBilling(SwitchlogAggregate):
         return (Owner(reseller_id=self.reseller_id),)
 
 
-class CustomerBillingCycle(SwitchlogAggregate):
+class CustomerBillingCycle(CustomerOwned, SwitchlogAggregate):
     """A customer's billing period kind over time (monthly by default). Its own aggregate,
     so a PATCH changing it beside the class (or other billing fields) does not conflict."""
 
@@ -268,13 +257,3 @@ class CustomerBillingCycle(SwitchlogAggregate):
         self.trigger_event(
             self.Rescheduled, billing_period=billing_period, effective_from=effective_from
         )
-
-    def belongs_to(self, reseller_id: UUID | None) -> None:
-        self.reseller_id = reseller_id
-
-    @classmethod
-    def created_owners(cls, aggregate_id: UUID, fields: dict[str, Any]) -> Sequence[Owner]:
-        return (Owner(fields["reseller_id"], fields["customer_id"]),)
-
-    def owners(self) -> Sequence[Owner]:
-        return (Owner(self.reseller_id, self.customer_id),)

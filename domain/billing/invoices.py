@@ -14,7 +14,7 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from domain.billing.rounding import Rounding, RoundingRule
-from domain.shared.aggregate import SwitchlogAggregate
+from domain.shared.aggregate import CustomerOwned, SwitchlogAggregate
 from domain.shared.owners import Owner
 
 ISSUED, VOID = "issued", "void"
@@ -167,7 +167,7 @@ def cause_of_change(old: Mapping[str, Any], new: Mapping[str, Any], klass: Any =
 
 
 # -- aggregates -----------------------------------------------------------------------
-class BillingPeriod(SwitchlogAggregate):
+class BillingPeriod(CustomerOwned, SwitchlogAggregate):
     """A customer's period, once closed (its id says whose and which): closing and issuing
     the invoice is one append, so a close restarted after a crash finds it done."""
 
@@ -207,12 +207,8 @@ class BillingPeriod(SwitchlogAggregate):
         self.invoice_id = invoice_id
         self.position = position
 
-    @classmethod
-    def created_owners(cls, aggregate_id: UUID, fields: dict[str, Any]) -> Sequence[Owner]:
-        return (Owner(fields["reseller_id"], fields["customer_id"]),)
 
-
-class Invoice(SwitchlogAggregate):
+class Invoice(CustomerOwned, SwitchlogAggregate):
     """One version of a customer's invoice for a period. A reprocess voids it and issues
     the next version; the old one stays readable."""
 
@@ -282,13 +278,6 @@ class Invoice(SwitchlogAggregate):
 
     def void(self, replaced_by: UUID, reason: str) -> None:
         self.trigger_event(self.Voided, replaced_by=replaced_by, reason=reason)
-
-    @classmethod
-    def created_owners(cls, aggregate_id: UUID, fields: dict[str, Any]) -> Sequence[Owner]:
-        return (Owner(fields["reseller_id"], fields["customer_id"]),)
-
-    def owners(self) -> Sequence[Owner]:
-        return (Owner(self.reseller_id, self.customer_id),)
 
 
 class ReprocessJob(SwitchlogAggregate):

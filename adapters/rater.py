@@ -90,13 +90,25 @@ class Rater:
         return int(row["position"]) if row else 0
 
     def catalogue_at(self, position: int) -> Catalogue:
-        """The catalogue as the log built it up to `position` (catalogue events only)."""
+        """The catalogue as the log built it up to `position` (catalogue events; and, once
+        a bundle promotion exists, finished legs too, for its counters: read again in log
+        order with them, so the counters are the rater's)."""
+        catalogue = self._build(position, self.catalogue_topics)
+        if catalogue.bundles:
+            catalogue = self._build(position, self.topics)
+        return catalogue
+
+    def _build(self, position: int, topics: Sequence[str]) -> Catalogue:
         catalogue = Catalogue()
         after = 0
         while True:
-            batch = self._read(after, 5000, self.catalogue_topics, stop=position)
+            batch = self._read(after, 5000, topics, stop=position)
             for notification in batch:
-                catalogue.apply(self._event(notification))
+                event = self._event(notification)
+                if notification.topic == FINISHED:
+                    catalogue.count(event)
+                else:
+                    catalogue.apply(event)
             if len(batch) < 5000:
                 return catalogue
             after = batch[-1].id

@@ -145,3 +145,8 @@ from cli.balances import funds, payment  # noqa: E402
 
 billing_app.command("payment")(payment)
 billing_app.command("funds")(funds)
+
+# -- bundle promotions (cli/bundles.py) -----------------------------------------------------
+from cli.bundles import bundle_create  # noqa: E402
+
+billing_app.command("bundle-create")(bundle_create)

@@ -28,8 +28,10 @@ def service(runtime: Runtime) -> BillingService:
     if found.period_closed is never_closed:  # usage into a closed period is refused (409)
         from projections.invoices import InvoiceQueries
 
-        closed = InvoiceQueries(runtime.db).period_closed
+        read = InvoiceQueries(runtime.db)
+        closed, reseller_closed = read.period_closed, read.reseller_period_closed
         found.period_closed = lambda customer, at: closed(str(customer), at)
+        found.reseller_period_closed = lambda reseller, at: reseller_closed(str(reseller), at)
     return found
 
 
@@ -146,6 +148,21 @@ def write_product_tariff(
     shown = str(wanted) if wanted else None
     key = str(product_id)
     return lambda: read_product_tariffs(runtime, [key]).get(key) == shown
+
+
+# -- products: bundle_promotion_id -------------------------------------------------------
+def read_product_bundles(runtime: Runtime, product_ids: Sequence[str]) -> dict[str, Any]:
+    return queries(runtime).bundles_of(product_ids)
+
+
+def write_product_bundle(
+    runtime: Runtime, ctx: CommandContext, product_id: UUID, bundle_promotion_id: Any
+) -> Callable[[], bool]:
+    wanted = _uuid(bundle_promotion_id)
+    service(runtime).set_product_bundle(ctx, product_id, wanted)
+    shown = str(wanted) if wanted else None
+    key = str(product_id)
+    return lambda: read_product_bundles(runtime, [key]).get(key) == shown
 
 
 # -- resellers: billing -----------------------------------------------------------------

@@ -297,6 +297,7 @@ def _billing_projections(runtime: Runtime) -> Sequence[Projection]:
 def _billing_routers() -> Sequence[APIRouter]:
     from api.routers import balances as balance_routes
     from api.routers import billing as billing_routes
+    from api.routers import bundles as bundle_routes
     from api.routers import invoices as invoice_routes
     from api.routers import subscriptions as subscription_routes
 
@@ -305,6 +306,7 @@ def _billing_routers() -> Sequence[APIRouter]:
         subscription_routes.router,
         invoice_routes.router,
         balance_routes.router,
+        bundle_routes.router,
     ]
 
 
@@ -323,6 +325,8 @@ BILLING = Context(
         billing_aggregates.ProductBilling,
         billing_aggregates.ResellerBilling,
         billing_aggregates.CustomerBillingCycle,
+        billing_aggregates.BundlePromotion,
+        billing_aggregates.ProductBundle,
         xdrs.Leg,
         billing_invoices.BillingPeriod,
         billing_invoices.Invoice,
@@ -373,6 +377,15 @@ BILLING = Context(
             "The tariff that rates calls of accounts holding this product",
             billing.read_product_tariffs,
             billing.write_product_tariff,
+        ),
+        Contribution(
+            "products",
+            "bundle_promotion_id",
+            UUID | None,
+            "The bundle promotion whose included minutes cover calls of accounts holding"
+            " this product first (null detaches it)",
+            billing.read_product_bundles,
+            billing.write_product_bundle,
         ),
         Contribution(
             "resellers",

@@ -10,9 +10,11 @@ from typing import Any
 
 from adapters.sql import Database, Row, Transaction
 from domain.billing.aggregates import (
+    BundlePromotion,
     CustomerBilling,
     CustomerClass,
     ProductBilling,
+    ProductBundle,
     ResellerBilling,
     Tariff,
 )
@@ -72,7 +74,7 @@ class BillingProjection(Projection):
     """Classes, tariffs, rates, attachments and xDRs; every handler is idempotent."""
 
     name = "billing"
-    version = 1
+    version = 2  # 2: bundle promotions
     tables = (
         "billing_classes",
         "billing_tariffs",
@@ -81,6 +83,8 @@ class BillingProjection(Projection):
         "billing_products",
         "billing_resellers",
         "billing_xdrs",
+        "billing_bundles",
+        "billing_product_bundles",
     )
     schema = (
         "CREATE TABLE IF NOT EXISTS billing_classes (id TEXT PRIMARY KEY, name TEXT NOT NULL,"
@@ -122,6 +126,13 @@ class BillingProjection(Projection):
         "CREATE INDEX IF NOT EXISTS billing_xdrs_reseller"
         " ON billing_xdrs (reseller_id, level, connect_time)",
         "CREATE INDEX IF NOT EXISTS billing_xdrs_leg ON billing_xdrs (leg_id)",
+        "CREATE TABLE IF NOT EXISTS billing_bundles (id TEXT PRIMARY KEY, name TEXT NOT NULL,"
+        " precision BIGINT NOT NULL, period TEXT NOT NULL, included TEXT NOT NULL,"
+        " version BIGINT NOT NULL, created_at TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS billing_product_bundles (id TEXT PRIMARY KEY,"
+        " product_id TEXT NOT NULL, bundle_promotion_id TEXT, version BIGINT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS billing_product_bundles_product"
+        " ON billing_product_bundles (product_id)",
     )
 
     @singledispatchmethod
@@ -311,6 +322,43 @@ class BillingProjection(Projection):
             [*values.values(), position, str(event.originator_id), position],
         )
 
+    @apply.register
+    def _bundle(self, event: BundlePromotion.Created, tx: Transaction, position: int) -> None:
+        tx.execute(
+            "INSERT INTO billing_bundles (id, name, precision, period, included, version,"
+            " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            (
+                str(event.originator_id),
+                event.name,
+                event.precision,
+                event.period,
+                json.dumps(event.included),
+                event.originator_version,
+                iso(event.timestamp),
+            ),
+        )
+
+    @apply.register
+    def _bundle_attached(
+        self, event: ProductBundle.BundleAttached, tx: Transaction, position: int
+    ) -> None:
+        tx.execute(
+            "INSERT INTO billing_product_bundles (id, product_id, bundle_promotion_id, version)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            (
+                str(event.originator_id),
+                str(event.product_id),
+                plain(event.bundle_promotion_id),
+                event.originator_version,
+            ),
+        )
+
+    @apply.register
+    def _bundle_changed(
+        self, event: ProductBundle.BundleChanged, tx: Transaction, position: int
+    ) -> None:
+        self._update(tx, "billing_product_bundles", event)
+
     @staticmethod
     def _update(tx: Transaction, table: str, event: Any) -> None:
         changed = {name: plain(after) for name, (_before, after) in event.changes.items()}
@@ -416,6 +464,21 @@ class BillingQueries:
     def tariffs_of(self, product_ids: Sequence[str]) -> dict[str, Any]:
         return self._by("billing_products", "product_id", "tariff_id", product_ids)
 
+    def bundles_of(self, product_ids: Sequence[str]) -> dict[str, Any]:
+        return self._by("billing_product_bundles", "product_id", "bundle_promotion_id", product_ids)
+
+    # -- bundle promotions -------------------------------------------------------------
+    def bundle(self, bundle_id: str) -> Row | None:
+        row = self._one("SELECT * FROM billing_bundles WHERE id = %s", (bundle_id,))
+        return _bundle_row(row) if row else None
+
+    def bundles(self, limit: int, offset: int) -> tuple[list[Row], int | None]:
+        rows = self._all(
+            "SELECT * FROM billing_bundles ORDER BY created_at, id LIMIT %s OFFSET %s",
+            (limit + 1, offset),
+        )
+        return self._page([_bundle_row(r) for r in rows], limit, offset)
+
     def resellers(self, reseller_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not reseller_ids:
             return {}
@@ -466,3 +529,7 @@ class BillingQueries:
 
 def xdr_row(row: Row) -> Row:
     return {**row, "rate": json.loads(row["rate"]) if row["rate"] else None}
+
+
+def _bundle_row(row: Row) -> Row:
+    return {**row, "included": json.loads(row["included"])}

@@ -11,6 +11,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from domain.billing import periods
 from domain.billing.rating import Rate
 from domain.shared.aggregate import CustomerOwned, SwitchlogAggregate
+from domain.shared.errors import InvalidValueError
 from domain.shared.owners import Owner
 
 #: No event holds more rates than this, so no Kafka message outgrows the broker's limit.
@@ -198,12 +199,34 @@ class ResellerBilling(SwitchlogAggregate):
         self.time_zone = time_zone
         self.billing_period = billing_period
         self.tariff_id = tariff_id
+        self.schedule = periods.change(periods.DEFAULT_SCHEDULE, billing_period, None)
 
     class Reconfigured(SwitchlogAggregate.Changed):
-        fields = frozenset({"currency", "time_zone", "billing_period", "tariff_id"})
+        """A change of `billing_period` is in force from `effective_from` (the end of the
+        period in progress when it was decided); events recorded before it was recorded
+        (None) take effect where the period in progress at their timestamp ended."""
 
-    def reconfigure(self, **fields: Any) -> None:
-        self.change(self.Reconfigured, **fields)
+        fields = frozenset({"currency", "time_zone", "billing_period", "tariff_id"})
+        effective_from: datetime | None = None
+
+        def apply(self, aggregate: Any) -> None:
+            if "billing_period" in self.changes:  # in the zone in force before this change
+                aggregate.schedule = schedule_change(aggregate.schedule, self, aggregate.time_zone)
+            super().apply(aggregate)
+
+    def reconfigure(self, now: datetime, **fields: Any) -> None:
+        """Change the fields that differ; a new `billing_period` from the end of the period
+        in progress at `now` (recorded in the event)."""
+        refused = sorted(set(fields) - self.Reconfigured.fields)
+        if refused:
+            raise InvalidValueError(f"a reseller's billing may not change {', '.join(refused)}")
+        changes = self.diff(**fields)
+        if not changes:
+            return
+        effective = None
+        if "billing_period" in changes:
+            effective = periods.current(self.schedule, now, self.time_zone).end
+        self.trigger_event(self.Reconfigured, changes=changes, effective_from=effective)
 
     @classmethod
     def created_owners(cls, aggregate_id: UUID, fields: dict[str, Any]) -> Sequence[Owner]:
@@ -211,6 +234,16 @@ class ResellerBilling(SwitchlogAggregate):
 
     def owners(self) -> Sequence[Owner]:
         return (Owner(reseller_id=self.reseller_id),)
+
+
+def schedule_change(schedule: periods.Schedule, event: Any, time_zone: str) -> periods.Schedule:
+    """A reseller's schedule after its `Reconfigured` event changing `billing_period`: from
+    the recorded `effective_from`, or (events recorded before it was) from the end of the
+    period in progress at the event's timestamp."""
+    kind = event.changes["billing_period"][1]
+    if event.effective_from is not None:
+        return periods.change(schedule, kind, event.effective_from)
+    return periods.change_at(schedule, kind, event.timestamp, time_zone)
 
 
 class CustomerBillingCycle(CustomerOwned, SwitchlogAggregate):
@@ -257,3 +290,49 @@ class CustomerBillingCycle(CustomerOwned, SwitchlogAggregate):
         self.trigger_event(
             self.Rescheduled, billing_period=billing_period, effective_from=effective_from
         )
+
+
+class BundlePromotion(SwitchlogAggregate):
+    """Minutes included per period to destination prefixes, free or at a discount, rounded
+    at its own precision (domain/billing/bundles.py); the operator's, like tariffs."""
+
+    context = "billing"
+
+    class Created(SwitchlogAggregate.Created):
+        name: str
+        precision: int
+        period: str
+        included: list[dict[str, Any]]
+
+    def __init__(
+        self, name: str, precision: int, period: str, included: list[dict[str, Any]]
+    ) -> None:
+        self.name = name
+        self.precision = precision
+        self.period = period
+        self.included = included
+
+
+class ProductBundle(SwitchlogAggregate):
+    """The bundle promotion billing attaches to a product (its own aggregate, so a PATCH
+    changing it beside the tariff does not conflict)."""
+
+    context = "billing"
+
+    @staticmethod
+    def create_id(product_id: UUID) -> UUID:
+        return uuid5(NAMESPACE_URL, f"switchlog:product-bundle:{product_id}")
+
+    class BundleAttached(SwitchlogAggregate.Created):
+        product_id: UUID
+        bundle_promotion_id: UUID | None
+
+    def __init__(self, product_id: UUID, bundle_promotion_id: UUID | None) -> None:
+        self.product_id = product_id
+        self.bundle_promotion_id = bundle_promotion_id
+
+    class BundleChanged(SwitchlogAggregate.Changed):
+        fields = frozenset({"bundle_promotion_id"})
+
+    def attach(self, bundle_promotion_id: UUID | None) -> None:
+        self.change(self.BundleChanged, bundle_promotion_id=bundle_promotion_id)

@@ -13,12 +13,14 @@ from uuid import UUID, uuid4
 
 from eventsourcing.persistence import IntegrityError
 
-from domain.billing import rating, rounding
+from domain.billing import bundles, rating, rounding
 from domain.billing.aggregates import (
     BILLING_PERIODS,
+    BundlePromotion,
     CustomerBilling,
     CustomerClass,
     ProductBilling,
+    ProductBundle,
     ResellerBilling,
     Tariff,
 )
@@ -40,6 +42,7 @@ from domain.shared.permissions import Access, Section
 
 CLASS_NAME = "customer-class-name"
 TARIFF_NAME = "tariff-name"
+BUNDLE_NAME = "bundle-promotion-name"
 MAX_RATES = 100_000  # one change (a rate-table file of 50k prefixes fits twice)
 MAX_USAGE_SECONDS = 7 * 86_400
 _NUMBER = re.compile(r"^[0-9]{1,20}$")
@@ -61,6 +64,14 @@ PeriodGate = Callable[[UUID, datetime], bool]
 def never_closed(customer_id: UUID, at: datetime) -> bool:
     """No period is closed until periods exist (billing, part 2, replaces this gate)."""
     return False
+
+
+#: Which of the reseller's periods holding this time is closed (its id), if one is.
+ResellerPeriodGate = Callable[[UUID, datetime], str | None]
+
+
+def no_reseller_period_closed(reseller_id: UUID, at: datetime) -> str | None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,7 @@ class BillingService(
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.period_closed: PeriodGate = never_closed
+        self.reseller_period_closed: ResellerPeriodGate = no_reseller_period_closed
 
     # -- customer classes ----------------------------------------------------------------
     def create_customer_class(
@@ -265,7 +277,7 @@ class BillingService(
                     tariff_id=checked.get("tariff_id"),
                 )
             else:
-                found.reconfigure(**checked)
+                found.reconfigure(self.clock.now(), **checked)
             self.save(found)
 
     def _reseller_fields(self, fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -301,11 +313,9 @@ class BillingService(
             if self._get(leg_id, CallLeg) is not None:
                 return Recorded(leg_id, customer.id, new=False)
             finish = _finish_fields(usage)
-            if self.period_closed(customer.id, usage.connect_time):
-                raise PeriodClosedError(
-                    f"the billing period of {usage.connect_time.isoformat()} is closed for"
-                    " this customer; reprocess the period to change it"
-                )
+            closed = self.closed_period_for(customer.id, customer.reseller_id, usage.connect_time)
+            if closed is not None:
+                raise PeriodClosedError(closed)
             leg = CallLeg(
                 leg_id=leg_id,
                 account_id=account.id,
@@ -319,6 +329,24 @@ class BillingService(
             except IntegrityError:  # the same record posted at the same moment: it won
                 return Recorded(leg_id, customer.id, new=False)
             return Recorded(leg_id, customer.id, new=True)
+
+    def closed_period_for(
+        self, customer_id: UUID, reseller_id: UUID | None, at: datetime
+    ) -> str | None:
+        """Is the billing period of `at` closed for the customer, or for its reseller (the
+        reseller-level xDR would land in it)? Why not, as a refusal's detail; None: open."""
+        if self.period_closed(customer_id, at):
+            return (
+                f"the billing period of {at.isoformat()} is closed for this customer;"
+                " reprocess the period to change it"
+            )
+        closed = self.reseller_period_closed(reseller_id, at) if reseller_id else None
+        if closed is not None:
+            return (
+                f"the billing period of {at.isoformat()} is closed for this customer's reseller"
+                f" (reseller period {closed}); reprocess the period to change it"
+            )
+        return None
 
     # -- xDRs ----------------------------------------------------------------------------
     def record_xdrs(self, rated: Iterable[tuple[dict[str, Any], CommandContext]]) -> int:
@@ -360,6 +388,46 @@ class BillingService(
             return self.load(aggregate_id, kind)
         except NotFoundError:
             return None
+
+    # -- bundle promotions ---------------------------------------------------------------
+    def create_bundle_promotion(
+        self,
+        ctx: CommandContext,
+        name: str,
+        precision: int,
+        period: str,
+        included: Sequence[Mapping[str, Any]],
+    ) -> UUID:
+        """Minutes included per period to prefixes, free or at a discount (admins)."""
+        with self.command(ctx):
+            self._admin(ctx)
+            lines = bundles.parse_lines(included)
+            made = BundlePromotion(
+                name=values.human_id(name, "name"),
+                precision=rounding.precision(precision),
+                period=bundles.check_period(period),
+                included=[line.as_dict() for line in lines],
+            )
+            self.save(made, *self.names.claim(BUNDLE_NAME, name, made.id))
+            return made.id
+
+    def set_product_bundle(
+        self, ctx: CommandContext, product_id: UUID, bundle_promotion_id: UUID | None
+    ) -> None:
+        """Attach a bundle promotion to a product (admins; None detaches it)."""
+        with self.command(ctx):
+            self._admin(ctx)
+            self.load(product_id, Product)
+            if bundle_promotion_id is not None:
+                self.load(bundle_promotion_id, BundlePromotion)
+            found = self._get(ProductBundle.create_id(product_id), ProductBundle)
+            if found is None:
+                found = ProductBundle(
+                    product_id=product_id, bundle_promotion_id=bundle_promotion_id
+                )
+            else:
+                found.attach(bundle_promotion_id)
+            self.save(found)
 
 
 def parse_rates(rates: Sequence[Any]) -> list[rating.Rate]:

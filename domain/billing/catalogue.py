@@ -16,14 +16,17 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from domain.billing import periods, rating
+from domain.billing import bundles, periods, rating
 from domain.billing.aggregates import (
+    BundlePromotion,
     CustomerBilling,
     CustomerBillingCycle,
     CustomerClass,
     ProductBilling,
+    ProductBundle,
     ResellerBilling,
     Tariff,
+    schedule_change,
 )
 from domain.billing.rounding import DEFAULT_METHOD, DEFAULT_PRECISION, Rounding, RoundingRule
 from domain.billing.xdrs import CUSTOMER, RATED, RESELLER, UNRATED
@@ -76,6 +79,9 @@ class Catalogue:
         self.product_kinds: dict[UUID, str] = {}
         self.product_tariffs: dict[UUID, UUID | None] = {}
         self.account_products: dict[UUID, list[UUID]] = {}
+        self.bundles: dict[UUID, bundles.Bundle] = {}
+        self.product_bundles: dict[UUID, UUID | None] = {}
+        self.bundle_counters = bundles.Counters()
         self._subjects: dict[UUID, UUID] = {}  # billing aggregate id -> customer/product/reseller
         self._zones: dict[str, ZoneInfo] = {}
         self._handlers: dict[type, Callable[[Any], None]] = {
@@ -94,6 +100,9 @@ class Catalogue:
             ResellerBilling.Reconfigured: self._reseller_reconfigured,
             CustomerBillingCycle.Chosen: self._cycle_chosen,
             CustomerBillingCycle.Rescheduled: self._rescheduled,
+            BundlePromotion.Created: self._bundle_created,
+            ProductBundle.BundleAttached: self._bundle_attached,
+            ProductBundle.BundleChanged: self._bundle_changed,
         }
         for kind in (Customer.DetailsChanged, Customer.Updated):
             self._handlers[kind] = self._customer_changed
@@ -186,11 +195,8 @@ class Catalogue:
 
     def _reseller_reconfigured(self, event: Any) -> None:
         party = self.resellers[self._subjects[event.originator_id]]
-        if "billing_period" in event.changes:  # from the end of the period in progress
-            kind = event.changes["billing_period"][1]
-            party.schedule = periods.change_at(
-                party.schedule, kind, event.timestamp, party.time_zone
-            )
+        if "billing_period" in event.changes:  # from its recorded effective_from
+            party.schedule = schedule_change(party.schedule, event, party.time_zone)
         for name, (_before, after) in event.changes.items():
             if name in ("time_zone", "currency", "tariff_id"):
                 setattr(party, name, after)
@@ -206,7 +212,39 @@ class Catalogue:
         party = self.customers.setdefault(self._subjects[event.originator_id], Party())
         party.schedule = periods.change(party.schedule, event.billing_period, event.effective_from)
 
+    def _bundle_created(self, event: Any) -> None:
+        lines = tuple(bundles.parse_line(raw) for raw in event.included)
+        self.bundles[event.originator_id] = bundles.Bundle(
+            event.originator_id, event.precision, event.period, lines
+        )
+
+    def _bundle_attached(self, event: Any) -> None:
+        self._subjects[event.originator_id] = event.product_id
+        self.product_bundles[event.product_id] = event.bundle_promotion_id
+
+    def _bundle_changed(self, event: Any) -> None:
+        product = self._subjects[event.originator_id]
+        self.product_bundles[product] = event.changes["bundle_promotion_id"][1]
+
     # -- rating ------------------------------------------------------------------------
+    def bundle_of_account(self, account_id: UUID) -> bundles.Bundle | None:
+        """The main product's bundle promotion; else the first add-on's that has one."""
+        if not self.product_bundles:
+            return None
+        products = self.account_products.get(account_id, [])
+        ordered = sorted(products, key=lambda p: self.product_kinds.get(p) != MAIN)
+        for product in ordered:
+            bundle_id = self.product_bundles.get(product)
+            if bundle_id is not None and bundle_id in self.bundles:
+                return self.bundles[bundle_id]
+        return None
+
+    def count(self, leg: CallLeg.Finished) -> None:
+        """Count a finished leg in its bundle's counters, as rating it did (a catalogue
+        rebuilt from the log up to a position: adapters/rater.py `catalogue_at`)."""
+        if leg.connect_time is not None and self.bundle_of_account(leg.account_id) is not None:
+            self.rate(leg)
+
     def tariff_of_account(self, account_id: UUID) -> UUID | None:
         """The main product's tariff; else the first add-on's that has one."""
         products = self.account_products.get(account_id, [])
@@ -327,6 +365,10 @@ class Catalogue:
             places = tariff.precision
             price = rating.call_price(found, charged, period)
             xdr.update(charged_seconds=charged, period=period)
+            if level == CUSTOMER:
+                covered = self._bundle(leg, party, found, charged, period, xdr)
+                if covered is not None:
+                    price, places = covered
         else:
             quantity = leg.quantity if leg.quantity is not None else Decimal(1)
             places = rule.usage_precision if leg.service == "measured" else tariff.precision
@@ -334,6 +376,41 @@ class Catalogue:
             xdr["quantity"] = quantity
         xdr.update(amount=RoundingRule(rule.method, places)(price), precision=places)
         return xdr
+
+    def _bundle(
+        self,
+        leg: CallLeg.Finished,
+        party: Party,
+        found: rating.Rate,
+        charged: int,
+        period: str,
+        xdr: dict[str, Any],
+    ) -> tuple[Decimal, int] | None:
+        """A customer's outgoing voice leg against its bundle promotion (bundles.py): the
+        price and the places when any second is covered; the xDR's rate names the bundle."""
+        if leg.access_code != rating.OUTGOING or leg.connect_time is None:
+            return None
+        bundle = self.bundle_of_account(leg.account_id)
+        line = bundle.line_for(leg.cld) if bundle is not None else None
+        if bundle is None or line is None:
+            return None
+        coverage = self.bundle_counters.cover(
+            leg.account_id, bundle, line, leg.connect_time, party.time_zone, leg.leg_id, charged
+        )
+        xdr["rate"] = {
+            **xdr["rate"],
+            "bundle": {
+                "id": str(bundle.id),
+                "covered_seconds": coverage.covered_seconds,
+                "left_seconds": coverage.left_seconds,
+            },
+        }
+        if coverage.covered_seconds == 0:
+            return None
+        price = bundles.price(
+            found, charged, coverage.covered_seconds, line.discount_percent, period
+        )
+        return price, bundle.precision
 
     def _zone(self, name: str) -> ZoneInfo:
         zone = self._zones.get(name)

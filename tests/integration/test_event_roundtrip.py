@@ -23,6 +23,7 @@ from tests.integration.billing_helpers import emit_every_billing_event
 from tests.integration.conftest import make_settings
 from tests.integration.helpers import store_v1_customer_created
 from tests.integration.test_billing_balances import emit_every_balance_event
+from tests.integration.test_billing_bundles import emit_every_bundle_event
 from tests.integration.test_billing_invoices import emit_every_invoice_event
 from tests.integration.test_billing_subscriptions import emit_every_subscription_event
 from tests.integration.test_calls_faults import emit_every_call_event
@@ -63,6 +64,7 @@ def _every_kind_of_event(rt: Runtime) -> None:
     emit_every_invoice_event(rt, CTX, customer, account, reseller)
     emit_every_balance_event(rt, CTX, customer)
     emit_every_subscription_event(rt, CTX)
+    emit_every_bundle_event(rt, CTX)
     emit_every_cpe_event(rt, CTX, customer, account)
     emit_every_call_event(rt, CTX, customer, account)
     provisioning = rt.services["provisioning"]

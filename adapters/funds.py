@@ -3,6 +3,9 @@
 and records when a customer runs out of funds and gets them back, as
 `billing.ServiceOutage.Recorded`/`.Ended` with condition `no_funds` (actor
 `system:billing-funds`), so subscription credits for days without funds need no manual step.
+The outage belongs to the customer's reseller as the directory has it at that point of the log
+(`directory.Customer.Created`/`.Moved`): a customer moved to the operator or to another reseller
+is no longer its old reseller's to see.
 
 Each decision is a function of the log up to the event that caused it: an outage's id is
 `uuid5(customer, position of the event that ran the funds out)`, its start that event's
@@ -31,6 +34,7 @@ from adapters.sql import Database
 from domain.billing.application import BillingService
 from domain.billing.balances import Funds, Payment, PaymentTerms
 from domain.billing.xdrs import CUSTOMER, RATED, Leg
+from domain.directory.aggregates import Customer as DirectoryCustomer
 from domain.shared.aggregate import iso
 from domain.shared.clock import SYSTEM_CLOCK, Clock
 
@@ -41,15 +45,18 @@ STATE_DDL = (
     " position BIGINT NOT NULL, updated_at TEXT NOT NULL)"
 )
 FOLLOWED = (Leg.Rated, Leg.Rerated, Payment.Received, PaymentTerms.Agreed, PaymentTerms.Revised)
+PLACING = (DirectoryCustomer.Created, DirectoryCustomer.Moved, DirectoryCustomer.Updated)
 
 
 @dataclass
 class Customer:
     """What the watcher knows of one customer: its funds, its reseller (the outage's
-    owner), and the position of the event that began its open no-funds outage."""
+    owner; `placed` once the directory named it, else the latest money event's), and the
+    position of the event that began its open no-funds outage."""
 
     funds: Funds = field(default_factory=Funds)
     reseller_id: UUID | None = None
+    placed: bool = False
     out_since: int | None = None
 
 
@@ -76,7 +83,7 @@ class FundsWatcher:
         self.db = db
         self.batch_size = batch_size
         self.clock = clock
-        self.topics = [get_topic(kind) for kind in FOLLOWED]
+        self.topics = [get_topic(kind) for kind in (*FOLLOWED, *PLACING)]
         self.customers: dict[UUID, Customer] | None = None
         self._at = -1
         self._wake = threading.Event()
@@ -179,12 +186,17 @@ class FundsWatcher:
         decisions: list[Decision] = []
         for notification in batch:
             event = self.service.mapper.to_domain_event(notification)
+            placed = _placed(event)
+            if placed is not None:  # the directory names the customer's reseller
+                customer = self.customers.setdefault(placed[0], Customer())
+                customer.reseller_id, customer.placed = placed[1], True
+                continue
             found = _change(event)
             if found is None:
                 continue
             customer_id, reseller_id, change = found
             customer = self.customers.setdefault(customer_id, Customer())
-            if reseller_id is not None or customer.reseller_id is None:
+            if not customer.placed:  # a money event's reseller may be stale (a re-rated leg)
                 customer.reseller_id = reseller_id
             customer.funds = change(customer.funds)
             if customer.funds.no_funds and customer.out_since is None:
@@ -218,6 +230,16 @@ class FundsWatcher:
         return self.service.recorder.select_notifications(
             after, limit, stop=stop, topics=self.topics, inclusive_of_start=False
         )
+
+
+def _placed(event: Any) -> tuple[UUID, UUID | None] | None:
+    """The customer and the reseller it belongs to from now on, if the event says so."""
+    if isinstance(event, DirectoryCustomer.Created):
+        return event.originator_id, event.reseller_id
+    moved = isinstance(event, DirectoryCustomer.Moved | DirectoryCustomer.Updated)
+    if moved and "reseller_id" in event.changes:
+        return event.originator_id, event.changes["reseller_id"][1]
+    return None
 
 
 def _change(event: Any) -> tuple[UUID, UUID | None, Any] | None:

@@ -122,6 +122,37 @@ def test_sixty_free_minutes_cover_the_month_then_the_next_month_again(
     )
 
 
+def test_the_resellers_xdr_is_never_covered_and_a_rebuilt_catalogue_counts_the_same(
+    client: TestClient, admin: Headers, runtime: Runtime
+) -> None:
+    made = bundle(client, admin)
+    retail = tariff(client, admin, [rate("1209", "0.60")], name="Retail")
+    wholesale = tariff(client, admin, [rate("1209", "0.20")], name="Wholesale", precision=4)
+    reseller = create(client, admin, "resellers", name="Resell")
+    billing = {"currency": "EUR", "time_zone": "UTC", "tariff_id": wholesale["id"]}
+    configured = client.patch(
+        f"/v1/resellers/{reseller['id']}", json={"billing": billing}, headers=admin
+    )
+    assert configured.status_code == 200, configured.text
+    setup = bundled(client, admin, made, retail["id"], name="Sub", reseller_id=reseller["id"])
+    account = setup["account"]["id"]
+    xdr = rated(client, admin, account, 40 * MINUTE, "2026-10-05T10:00:00+00:00")
+    assert (xdr["amount"], covered(xdr)) == ("0.00", (2400, 1200))
+    listed = client.get(
+        "/v1/xdrs", params={"account_id": account, "level": "reseller"}, headers=admin
+    ).json()["items"]
+    (wholesale_xdr,) = listed
+    assert wholesale_xdr["amount"] == "8.0000" and "bundle" not in wholesale_xdr["rate"]
+    rated(client, admin, account, 30 * MINUTE, "2026-10-06T10:00:00+00:00")  # 20 min left
+    # the catalogue a close, replay or restarted rater builds from the log counts the same
+    rater = runtime.rater()
+    book = rater.catalogue_at(rater.position())
+    (counted,) = book.bundle_counters.legs.values()
+    assert list(counted.values()) == [2400, 1800]
+    later = rated(client, admin, account, 10 * MINUTE, "2026-10-07T10:00:00+00:00")
+    assert (later["amount"], covered(later)) == ("6.00", (0, 0))
+
+
 def wait_job(client: TestClient, admin: Headers, job: str) -> dict[str, Any]:
     for _ in range(200):
         shown = client.get(f"/v1/billing/reprocess/{job}", headers=admin)

@@ -119,6 +119,10 @@ class Invoicer:
         self.calls_up = calls_up or (lambda customer, end: 0)
         self.reseller_calls_up = reseller_calls_up or (lambda reseller, end: 0)
         self.failures = FailureLog(log, "the billing closer")
+        #: Per party, the start of the last period the closer's walk found closed, every
+        #: earlier one with xDRs closed too: the next round's walk starts there.
+        self._walked: dict[tuple[str, UUID], datetime] = {}
+        self._seen: int | None = None  # billing_xdrs' last position at the last round's start
 
     # -- reading the log -----------------------------------------------------------------
     def _notifications(self, topics: Sequence[str], stop: int) -> Iterator[Any]:
@@ -326,23 +330,97 @@ class Invoicer:
         return len(windows)
 
     def close_due(self) -> list[UUID]:
-        """Close each customer's and each reseller's last period (of its own kind, in its
-        own zone) whose end plus the grace has passed, for those with xDRs in it; a period
-        with calls still up waits for the next round."""
+        """Close every period of each customer and each reseller (of its own kinds over
+        time, in its own zone) whose end plus the grace has passed and that holds xDRs,
+        oldest first, however long the closer was down. A party's walk starts at its first
+        xDR (never before its activity), and, once this closer has seen a run of its periods
+        closed, at the last of them. A period with a call still up stops that party's walk
+        until the next round (its later periods wait: invoices stay in period order).
+        Returns the invoices issued this round, oldest first, ending (as before) with the
+        latest over period's invoice even when it was closed before."""
         moment = self.clock.now() - self.grace
         ctx = CommandContext(CLOSER)
         catalogue = self.rater.catalogue_at(self.head())
         issued = []
+        head, late = self._arrivals()
         for level, party_id, party in self._candidates(catalogue):
-            previous = periods.previous(party.schedule, moment, party.time_zone)
-            if not self._has_xdrs(party_id, previous, level):
-                continue
+            walked = self._walked.get((level, party_id))
+            if walked is not None and (level, party_id) in late:  # back-dated usage, late
+                self._walked[(level, party_id)] = min(walked, late[(level, party_id)])
             close = self.close if level == CUSTOMER else self.close_reseller
-            try:
-                issued.append(close(ctx, party_id, previous.id))
-            except ConflictError as error:
-                log.info("period %s of %s not closed yet: %s", previous.id, party_id, error)
+            closed_of = (
+                self.service.closed_invoice
+                if level == CUSTOMER
+                else self.service.closed_reseller_invoice
+            )
+            found: list[tuple[UUID, bool]] = []  # (invoice, issued this round)
+            for period in self._due(level, party_id, party, moment):
+                done = closed_of(party_id, period.id)
+                if done is None:
+                    try:
+                        done = close(ctx, party_id, period.id)
+                    except ConflictError as error:
+                        log.info("period %s of %s not closed yet: %s", period.id, party_id, error)
+                        break
+                    found.append((done, True))
+                else:
+                    found.append((done, False))
+                self._walked[(level, party_id)] = period.start  # closed up to here
+            issued += [i for n, (i, new) in enumerate(found, 1) if new or n == len(found)]
+        self._seen = head
         return issued
+
+    def _arrivals(self) -> tuple[int, dict[tuple[str, UUID], datetime]]:
+        """`billing_xdrs`' last position now, and for each party the earliest connect time
+        of its xDRs recorded since the last round (back-dated usage in an open period before
+        where the walk starts: it moves the start back). Indexed on position."""
+        with self.db.transaction(readonly=True) as tx:
+            row = tx.fetchone("SELECT MAX(position) AS last FROM billing_xdrs")
+            head = int(row["last"]) if row and row["last"] is not None else 0
+            if self._seen is None:
+                return head, {}  # the first round walks every party from its first xDR
+            rows = tx.fetchall(
+                "SELECT level, customer_id, reseller_id, MIN(connect_time) AS first"
+                " FROM billing_xdrs WHERE position > %s AND position <= %s"
+                " GROUP BY level, customer_id, reseller_id",
+                (self._seen, head),
+            )
+        late: dict[tuple[str, UUID], datetime] = {}
+        for r in rows:
+            party = r["customer_id"] if r["level"] == CUSTOMER else r["reseller_id"]
+            if party is None:
+                continue
+            key, first = (r["level"], UUID(party)), datetime.fromisoformat(r["first"])
+            late[key] = min(first, late.get(key, first))
+        return head, late
+
+    def _due(
+        self, level: str, party_id: UUID, party: Party, moment: datetime
+    ) -> Iterator[periods.Period]:
+        """The party's periods over at `moment` that hold xDRs, oldest first: from its first
+        xDR (or where this closer's walk last found them closed), one query a period."""
+        cursor = self._walked.get((level, party_id))
+        column = "customer_id" if level == CUSTOMER else "reseller_id"
+        while True:
+            sql = (
+                f"SELECT MIN(connect_time) AS first FROM billing_xdrs WHERE {column} = %s"
+                " AND level = %s AND connect_time < %s"
+            )
+            params: list[Any] = [str(party_id), level, iso(moment)]
+            if cursor is not None:
+                sql += " AND connect_time >= %s"
+                params.append(iso(cursor))
+            with self.db.transaction(readonly=True) as tx:  # only to pick candidates
+                row = tx.fetchone(sql, params)
+            if row is None or row["first"] is None:
+                return
+            period = periods.current(
+                party.schedule, datetime.fromisoformat(row["first"]), party.time_zone
+            )
+            if period.end > moment:
+                return
+            yield period
+            cursor = period.end
 
     def _candidates(self, catalogue: Catalogue) -> list[tuple[str, UUID, Party]]:
         with self.db.transaction(readonly=True) as tx:  # resellers billed, configured or not
@@ -355,16 +433,6 @@ class Invoicer:
         return [(CUSTOMER, cid, party) for cid, party in catalogue.customers.items()] + [
             (RESELLER, rid, catalogue.resellers.get(rid, Party())) for rid in sorted(resellers)
         ]
-
-    def _has_xdrs(self, party_id: UUID, period: periods.Period, level: str = CUSTOMER) -> bool:
-        column = "customer_id" if level == CUSTOMER else "reseller_id"
-        with self.db.transaction(readonly=True) as tx:  # only to pick candidates
-            row = tx.fetchone(
-                f"SELECT 1 AS one FROM billing_xdrs WHERE {column} = %s AND level = %s"
-                " AND connect_time >= %s AND connect_time < %s LIMIT 1",
-                (str(party_id), level, iso(period.start), iso(period.end)),
-            )
-        return row is not None
 
     def run(self, stop: threading.Event, poll_seconds: float = 60.0) -> None:
         while not stop.wait(poll_seconds):

@@ -126,6 +126,8 @@ class BillingProjection(Projection):
         "CREATE INDEX IF NOT EXISTS billing_xdrs_reseller"
         " ON billing_xdrs (reseller_id, level, connect_time)",
         "CREATE INDEX IF NOT EXISTS billing_xdrs_leg ON billing_xdrs (leg_id)",
+        # the closer's question each round: which parties got xDRs since the last one
+        "CREATE INDEX IF NOT EXISTS billing_xdrs_position ON billing_xdrs (position)",
         "CREATE TABLE IF NOT EXISTS billing_bundles (id TEXT PRIMARY KEY, name TEXT NOT NULL,"
         " precision BIGINT NOT NULL, period TEXT NOT NULL, included TEXT NOT NULL,"
         " version BIGINT NOT NULL, created_at TEXT NOT NULL)",

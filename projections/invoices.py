@@ -58,6 +58,8 @@ class InvoicesProjection(Projection):
         " closed_at TEXT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS billing_periods_customer"
         " ON billing_periods (customer_id, start_at)",
+        "CREATE INDEX IF NOT EXISTS billing_periods_reseller"
+        " ON billing_periods (reseller_id, level, start_at)",
         "CREATE TABLE IF NOT EXISTS billing_reprocess_jobs (id TEXT PRIMARY KEY,"
         " period TEXT NOT NULL, customer_id TEXT, reseller_id TEXT, reason TEXT NOT NULL,"
         " status TEXT NOT NULL,"
@@ -354,6 +356,16 @@ class InvoiceQueries:
             (customer_id, CUSTOMER, moment, moment),
         )
         return bool(rows)
+
+    def reseller_period_closed(self, reseller_id: str, at: datetime) -> str | None:
+        """The reseller's closed period holding that time (its id), if one is."""
+        moment = iso(at)
+        rows = self._all(
+            "SELECT period FROM billing_periods WHERE reseller_id = %s AND level = %s"
+            " AND start_at <= %s AND end_at > %s LIMIT 1",
+            (reseller_id, RESELLER, moment, moment),
+        )
+        return str(rows[0]["period"]) if rows else None
 
     def billing_periods(self, customer_ids: Sequence[str]) -> dict[str, str]:
         """Each customer's period kind as last chosen (monthly when never chosen)."""

@@ -76,13 +76,23 @@ def test_a_resellers_new_kind_applies_from_its_next_period() -> None:
             billing_period="daily",
             tariff_id=None,
         )
-        made.reconfigure(billing_period="monthly")
+        made.reconfigure(datetime(2026, 10, 5, 12, tzinfo=UTC), billing_period="monthly")
     events = made.collect_events()
     for event in events:
         catalogue.apply(event)
     party = catalogue.resellers[reseller]
     assert party.schedule[0] == (None, "daily")  # configured: from the start
+    # recorded when decided (the clock's noon on 5 October): from the end of that day
+    assert events[1].effective_from == datetime(2026, 10, 6, tzinfo=UTC)
+    assert party.schedule[1] == (datetime(2026, 10, 6, tzinfo=UTC), "monthly")
+    assert made.schedule == party.schedule
+    # an event recorded before effective_from was: from the end of its timestamp's day
+    legacy = Catalogue()
+    legacy.apply(events[0])
+    old = object.__new__(type(events[1]))
+    old.__dict__.update({k: v for k, v in events[1].__dict__.items() if k != "effective_from"})
+    legacy.apply(old)
     stamp = events[1].timestamp
-    assert party.schedule[1][0] == datetime.combine(
+    assert legacy.resellers[reseller].schedule[1][0] == datetime.combine(
         stamp.date() + timedelta(days=1), datetime.min.time(), UTC
     )

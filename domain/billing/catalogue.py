@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -63,6 +64,13 @@ class ClassRule:
     invoice_precision: int = DEFAULT_PRECISION
     name: str = ""
     reason: str | None = None  # the last edit's (a rounding fix names why)
+    # Cause bookkeeping (invoices.cause_of_change): the rule before its last rounding edit
+    # and when that edit was; for a customer's rule (`class_of`), the class it was given
+    # last, the one it had before and when.
+    before: ClassRule | None = None
+    edited_at: datetime | None = None
+    moved_from: ClassRule | None = None
+    moved_at: datetime | None = None
 
 
 DEFAULT_CLASS = ClassRule(DEFAULT_METHOD, DEFAULT_PRECISION)
@@ -82,6 +90,7 @@ class Catalogue:
         self.bundles: dict[UUID, bundles.Bundle] = {}
         self.product_bundles: dict[UUID, UUID | None] = {}
         self.bundle_counters = bundles.Counters()
+        self.class_moves: dict[UUID, tuple[ClassRule, datetime]] = {}  # customer -> from, when
         self._subjects: dict[UUID, UUID] = {}  # billing aggregate id -> customer/product/reseller
         self._zones: dict[str, ZoneInfo] = {}
         self._handlers: dict[type, Callable[[Any], None]] = {
@@ -143,30 +152,42 @@ class Catalogue:
     def _class_edited(self, event: Any) -> None:
         rule = self.classes[event.originator_id]
         after = {name: new for name, (_old, new) in event.changes.items()}
+        ruled = {"rounding", "usage_precision", "invoice_precision"} & set(after)
         self.classes[event.originator_id] = ClassRule(
             Rounding(after.get("rounding", rule.method.value)),
             after.get("usage_precision", rule.usage_precision),
             after.get("invoice_precision", rule.invoice_precision),
             after.get("name", rule.name),
             event.reason or rule.reason,
+            replace(rule, before=None) if ruled else rule.before,
+            event.timestamp if ruled else rule.edited_at,
         )
 
     def class_of(self, customer_id: UUID) -> ClassRule:
-        """The customer's class rule (the default without one)."""
+        """The customer's class rule (the default without one), with the class it had
+        before its last class change (a reprocess's cause names a reclassification)."""
         party = self.customers.get(customer_id)
-        if party is None or party.class_id is None:
-            return DEFAULT_CLASS
-        return self.classes.get(party.class_id, DEFAULT_CLASS)
+        rule = DEFAULT_CLASS
+        if party is not None and party.class_id is not None:
+            rule = self.classes.get(party.class_id, DEFAULT_CLASS)
+        moved = self.class_moves.get(customer_id)
+        return rule if moved is None else replace(rule, moved_from=moved[0], moved_at=moved[1])
 
     def _classified(self, event: Any) -> None:
         self._subjects[event.originator_id] = event.customer_id
-        self.customers.setdefault(event.customer_id, Party()).class_id = event.customer_class_id
+        self._class_moved(event.customer_id, event.customer_class_id, event.timestamp)
 
     def _reclassified(self, event: Any) -> None:
         customer = self._subjects[event.originator_id]
-        self.customers.setdefault(customer, Party()).class_id = event.changes["customer_class_id"][
-            1
-        ]
+        self._class_moved(customer, event.changes["customer_class_id"][1], event.timestamp)
+
+    def _class_moved(self, customer_id: UUID, class_id: UUID | None, at: datetime) -> None:
+        party = self.customers.setdefault(customer_id, Party())
+        if party.class_id == class_id:
+            return
+        previous = replace(self.class_of(customer_id), moved_from=None, moved_at=None)
+        party.class_id = class_id
+        self.class_moves[customer_id] = (previous, at)
 
     def _tariff_attached(self, event: Any) -> None:
         self._subjects[event.originator_id] = event.product_id
@@ -365,7 +386,7 @@ class Catalogue:
             places = tariff.precision
             price = rating.call_price(found, charged, period)
             xdr.update(charged_seconds=charged, period=period)
-            if level == CUSTOMER:
+            if level == CUSTOMER and self.product_bundles:
                 covered = self._bundle(leg, party, found, charged, period, xdr)
                 if covered is not None:
                     price, places = covered

@@ -5,7 +5,11 @@ path as calls, so an invoice that sums a period's xDRs includes them.
 Each charge's leg id is `uuid5(subscription, kind and local period start)` and its xDR id
 `uuid5(leg id, level)`: a charge made twice (two chargers, a restart) is an integrity
 conflict, left as it is. What is due is computed by `domain.billing.fees` from the
-subscriptions read model; charges already shown in `billing_xdrs` are not tried again.
+subscriptions read model; charges already shown in `billing_xdrs` are not tried again, but
+reconciled: when what is due differs from what was charged under that key (a read model
+that lagged a fee change), a fix for the difference is appended (`fees.fixes`). A charge
+whose time is in a period already closed for the party it bills is posted now, into the
+open period ("late: ...").
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from adapters.observability import FailureLog
 from adapters.sql import Database
@@ -63,11 +69,28 @@ class Charger:
                 fees.Outage(o["condition"], _time(o["start"]), _time(o["end_at"]))  # type: ignore[arg-type]
                 for o in self.queries.outages(row["account_id"], row["customer_id"])
             ]
-            charges = fees.due(term, now, self._rule(row), outages)
+            rule = self._rule(row)
+            charges = fees.due(term, now, rule, outages)
+            level = self._level(row)
             legs = {c.leg_id(term.id): c for c in charges}
-            for leg_id in self._charged(list(legs), self._level(row)):
-                legs.pop(leg_id)
-            made += [(self._xdr(row, term, leg, charge), context) for leg, charge in legs.items()]
+            charged, methods = self._charged_so_far(term.id, charges, level)
+            for charge in charges:
+                if charge.key in charged:
+                    legs.pop(charge.leg_id(term.id))
+            # a charge made under another rounding method (the class was edited since) is
+            # compared with what it is due under that method: a rounding fix re-rounds none
+            due = {c.key: c for c in charges}
+            for method in set(methods.values()) - {rule.method.value}:
+                before = RoundingRule(Rounding(method), rule.places)
+                for charge in fees.due(term, now, before, outages):
+                    if methods.get(charge.key) == method:
+                        due[charge.key] = charge
+            for fix in fees.fixes(list(due.values()), charged, int(row["precision"])):
+                legs[fix.leg_id(term.id)] = fix
+            made += [
+                (self._xdr(row, term, leg, self._late(row, charge, now)), context)
+                for leg, charge in legs.items()
+            ]
         return self.service.record_xdrs(made) if made else 0
 
     def run(self, stop: threading.Event, poll_seconds: float = 30.0) -> None:
@@ -157,16 +180,65 @@ class Charger:
     def _level(row: dict[str, Any]) -> str:
         return RESELLER if row["level"] == RESELLER_LEVEL else CUSTOMER
 
-    def _charged(self, leg_ids: list[UUID], level: str) -> list[UUID]:
+    def _amounts(self, leg_ids: list[UUID], level: str) -> dict[UUID, tuple[Decimal, str]]:
+        """The amount and rounding method of each of these legs' xDRs at `level` that
+        `billing_xdrs` shows."""
         if not leg_ids:
-            return []
+            return {}
         marks = ", ".join(["%s"] * len(leg_ids))
         with self.db.transaction(readonly=True) as tx:
             rows = tx.fetchall(
-                f"SELECT leg_id FROM billing_xdrs WHERE level = %s AND leg_id IN ({marks})",
+                "SELECT leg_id, amount, rounding FROM billing_xdrs"
+                f" WHERE level = %s AND leg_id IN ({marks})",
                 [level, *(str(leg) for leg in leg_ids)],
             )
-        return [UUID(r["leg_id"]) for r in rows]
+        return {UUID(r["leg_id"]): (Decimal(r["amount"] or 0), r["rounding"]) for r in rows}
+
+    def _charged_so_far(
+        self, subscription_id: UUID, charges: list[fees.Charge], level: str
+    ) -> tuple[dict[str, Decimal], dict[str, str]]:
+        """For each charge already charged, by key: its xDR's amount plus its fixes'
+        (following the chain `fees.fix_key` names, one query per link, usually none), and
+        the rounding method it was charged with."""
+        keys = {c.leg_id(subscription_id): c.key for c in charges}
+        first = self._amounts(list(keys), level)
+        charged = {keys[leg]: amount for leg, (amount, _method) in first.items()}
+        methods = {keys[leg]: method for leg, (_amount, method) in first.items()}
+        pending = dict(charged)
+        while pending:
+            links = {
+                fees.leg_id(subscription_id, fees.fix_key(key, total)): key
+                for key, total in pending.items()
+            }
+            found = self._amounts(list(links), level)
+            pending = {}
+            for leg, (amount, _method) in found.items():
+                key = links[leg]
+                charged[key] += amount
+                pending[key] = charged[key]
+        return charged, methods
+
+    def _late(self, row: dict[str, Any], charge: fees.Charge, now: datetime) -> fees.Charge:
+        """A charge whose time falls in a period already closed for the party it bills (the
+        customer; the reseller for reseller-level subscriptions) is posted now, into the
+        open period, its detail naming the day it belongs to."""
+        if row["level"] == RESELLER_LEVEL:
+            reseller = row["reseller_id"]
+            closed = bool(reseller) and (
+                self.service.reseller_period_closed(UUID(reseller), charge.start) is not None
+            )
+        else:
+            closed = self.service.period_closed(UUID(row["customer_id"]), charge.start)
+        if not closed or now <= charge.start:
+            return charge
+        kind = "credit" if charge.service == fees.CREDIT else "charge"
+        belongs = charge.start.astimezone(ZoneInfo(row["zone"])).date().isoformat()
+        return replace(
+            charge,
+            start=now,
+            end=max(now, charge.end),
+            detail=f"late: {kind} for {belongs}: {charge.detail}",
+        )
 
     def _xdr(
         self, row: dict[str, Any], term: fees.Term, leg_id: UUID, charge: fees.Charge
@@ -196,7 +268,7 @@ class Charger:
             "rate": {
                 "subscription_id": row["id"],
                 "plan_id": row["plan_id"],
-                "fee": row["fee"],
+                "fee": str(charge.plan_fee) if charge.plan_fee is not None else None,
                 "fee_adjusted": str(charge.fee) if charge.fee is not None else None,
                 "adjustment": f"{adjustment.kind} {adjustment.value}" if adjustment else None,
                 "days": str(charge.days),

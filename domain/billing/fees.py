@@ -4,8 +4,8 @@ it what the log says and appends what it answers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -123,9 +123,15 @@ class Charge:
     detail: str
     fee: Decimal | None = None  # the (adjusted) fee it charges; None: several, see detail
     adjustment: Adjustment | None = None  # the adjustment in force for it
+    plan_fee: Decimal | None = None  # the plan's fee in force for it (unadjusted)
 
     def leg_id(self, subscription_id: UUID) -> UUID:
-        return uuid5(NAMESPACE_URL, f"switchlog:subscription-charge:{subscription_id}:{self.key}")
+        return leg_id(subscription_id, self.key)
+
+
+def leg_id(subscription_id: UUID, key: str) -> UUID:
+    """The leg id of the subscription's charge named `key`."""
+    return uuid5(NAMESPACE_URL, f"switchlog:subscription-charge:{subscription_id}:{key}")
 
 
 def period_of(day: date, period: str) -> tuple[date, date]:
@@ -179,9 +185,8 @@ def periods(term: Term, until: date, zone: ZoneInfo) -> Iterator[tuple[date, dat
         day = nxt
 
 
-def fee_at(term: Term, at: datetime | None = None, *, strict: bool = False) -> Decimal:
-    """The adjusted fee in force at `at` (None: after every change), counting the changes
-    made at `at` unless `strict`, and none made at or after the term's end. Never < 0."""
+def _in_force(term: Term, at: datetime | None, strict: bool) -> tuple[Decimal, Adjustment | None]:
+    """The plan's fee and the adjustment in force at `at` (as fee_at counts changes)."""
     fee, adjustment = term.plan.fee, term.adjustment
     for change in term.history:
         if at is not None and (change.at > at or (strict and change.at == at)):
@@ -192,8 +197,20 @@ def fee_at(term: Term, at: datetime | None = None, *, strict: bool = False) -> D
             fee = change.fee
         if change.adjusts:
             adjustment = change.adjustment
+    return fee, adjustment
+
+
+def fee_at(term: Term, at: datetime | None = None, *, strict: bool = False) -> Decimal:
+    """The adjusted fee in force at `at` (None: after every change), counting the changes
+    made at `at` unless `strict`, and none made at or after the term's end. Never < 0."""
+    fee, adjustment = _in_force(term, at, strict)
     value = adjustment.apply(fee) if adjustment else fee
     return max(value, Decimal(0))
+
+
+def plan_fee_at(term: Term, at: datetime | None = None, *, strict: bool = False) -> Decimal:
+    """The plan's own fee (unadjusted) in force at `at`, as fee_at counts changes."""
+    return _in_force(term, at, strict)[0]
 
 
 def adjustment_at(term: Term, at: datetime, *, strict: bool = False) -> Adjustment | None:
@@ -216,6 +233,29 @@ def fee_of(term: Term) -> Decimal:
 def day_fee(term: Term, day: date, zone: ZoneInfo) -> Decimal:
     """A day's fee: the one in force by its end (a change counts from its local day on)."""
     return fee_at(term, _midnight(day + timedelta(days=1), zone), strict=True)
+
+
+def _opens(term: Term, first: date, zone: ZoneInfo) -> datetime:
+    """When the charged period starting on local day `first` opened for the term."""
+    return max(_midnight(first, zone), term.start)
+
+
+def _day_moment(term: Term, day: date, zone: ZoneInfo) -> tuple[datetime, bool]:
+    """The moment (and whether strictly before it) whose fee was charged for `day`: for a
+    prorated plan charged per period, the day's own (in advance, corrections make each day
+    the fee it had; in arrears each day is charged at it); otherwise, and for multi-month
+    prepaid terms, the fee in force when the day's period opened (charged once, never
+    corrected), in advance and in arrears alike."""
+    if term.plan.prorate and term.plan.prepaid_months <= 1:
+        return _midnight(day + timedelta(days=1), zone), True
+    first, _nxt = term_period(term, day, zone)
+    return _opens(term, first, zone), False
+
+
+def charged_fee(term: Term, day: date, zone: ZoneInfo) -> Decimal:
+    """The (adjusted) fee actually charged for `day`: what a credit for it gives back."""
+    at, strict = _day_moment(term, day, zone)
+    return fee_at(term, at, strict=strict)
 
 
 def _shown(fee: Decimal, places: int) -> str:
@@ -307,6 +347,7 @@ def due(
                     f"{label} fee {_shown(fee, plan.precision)} for {first.isoformat()}",
                     fee,
                     adjustment_at(term, opens),
+                    plan_fee_at(term, opens),
                 )
             )
             if plan.prorate and not prepaid:
@@ -325,6 +366,7 @@ def due(
                         len(unused),
                         period_days,
                         f"{len(unused)} unused day(s) of {first.isoformat()} after the stop",
+                        plan_fee=plan_fee_at(term, term.end),
                     )
                 )
         else:
@@ -341,8 +383,14 @@ def due(
                     f"{days} day(s) at {_shown(fee, plan.precision)}" for days, fee in runs
                 )
                 only = runs[0][1] if len(runs) == 1 else None
+                plan_fees = {
+                    plan_fee_at(term, _midnight(d + timedelta(days=1), zone), strict=True)
+                    for d in _span(start, stop)
+                }
+                plan_fee = plan_fees.pop() if len(plan_fees) == 1 else None
             else:
                 only = fee_at(term, opens)
+                plan_fee = plan_fee_at(term, opens)
                 amount, charged, detail = only, period_days, f"fee {only}"
             charges.append(
                 Charge(
@@ -356,6 +404,7 @@ def due(
                     f"{label} fee for {first.isoformat()}: {detail}",
                     only,
                     adjustment_at(term, closes, strict=True),
+                    plan_fee,
                 )
             )
     charges += credits(term, now, rule, outages, zone, first_day, end_day)
@@ -388,6 +437,7 @@ def _corrections(
                 f" from {day.isoformat()}: {days} day(s) of {first.isoformat()}",
                 new,
                 adjustment_at(term, change.at),
+                plan_fee_at(term, change.at),
             )
         )
     return made
@@ -403,7 +453,8 @@ def credits(
     end_day: date | None,
 ) -> list[Charge]:
     """One credit per whole local day (midnight to midnight) on which a condition the plan
-    credits held all day, for days of the term that have ended."""
+    credits held all day, for days of the term that have ended, at the fee charged for
+    that day (`charged_fee`) over the days of its period."""
     counted = [o for o in outages if o.condition in term.plan.credit_conditions]
     days: dict[date, str] = {}
     for outage in counted:
@@ -420,7 +471,8 @@ def credits(
     for day, condition in sorted(days.items()):
         first, nxt = term_period(term, day, zone)
         period_days = (nxt - first).days
-        fee = day_fee(term, day, zone)
+        fee = charged_fee(term, day, zone)
+        at, strict = _day_moment(term, day, zone)
         made.append(
             Charge(
                 f"credit:{day.isoformat()}",
@@ -432,7 +484,36 @@ def credits(
                 period_days,
                 f"no service on {day.isoformat()}: {condition}",
                 fee,
-                adjustment_at(term, _midnight(day + timedelta(days=1), zone), strict=True),
+                adjustment_at(term, at, strict=strict),
+                plan_fee_at(term, at, strict=strict),
+            )
+        )
+    return made
+
+
+def fix_key(key: str, charged: Decimal) -> str:
+    """The key of a fix to the charge `key` of which `charged` is charged so far (it and
+    its earlier fixes): two chargers compute the same one, a later change a new one."""
+    return f"fix:{key}:{format(charged.normalize(), 'f')}"
+
+
+def fixes(charges: Sequence[Charge], charged: Mapping[str, Decimal], places: int) -> list[Charge]:
+    """Reconciling: for each charge due whose key is charged already (`charged`: key ->
+    the amount of its xDR and its fixes), a fix for the difference when they differ (a
+    read model behind a fee change charged the old fee). A fix spans what it fixes."""
+    made = []
+    for charge in charges:
+        if charge.key not in charged or charged[charge.key] == charge.amount:
+            continue
+        was = charged[charge.key]
+        kind, _, rest = charge.key.partition(":")
+        made.append(
+            replace(
+                charge,
+                key=fix_key(charge.key, was),
+                amount=charge.amount - was,
+                detail=f"{kind} {_shown(was, places)} -> {_shown(charge.amount, places)}"
+                f" for {rest} (charged at {_shown(was, places)}): {charge.detail}",
             )
         )
     return made

@@ -312,3 +312,33 @@ def test_a_rounding_fix_on_the_class_does_not_re_round_a_fee_already_charged(
     assert charge(runtime, clock, "2026-11-25T00:00:00+00:00") == 0
     assert charge(runtime, clock, DEC) == 1  # December, at the new rule
     assert [x["amount"] for x in fee_xdrs(client, headers, account, 2)] == ["2.34", "10.00"]
+
+
+def test_a_resellers_credit_for_its_closed_october_lands_in_its_november(
+    client: TestClient, admin: Headers, runtime: Runtime, clock: FileClock
+) -> None:
+    reseller = create(client, admin, "resellers", name="ABC Shuttle")
+    setup = billed_account(client, admin, None, reseller_id=reseller["id"])
+    customer, account = setup["customer"]["id"], setup["account"]["id"]
+    made = plan(client, admin, setup["product"]["id"], fee="31.00", level="reseller")
+    headers = admin_at(client, clock, OCT)
+    assert subscribe(client, headers, account, made["id"], OCT).status_code == 201
+    charge(runtime, clock, OCT)
+    charge(runtime, clock, NOV)
+    headers = admin_at(client, clock, "2026-11-01T02:00:00+00:00")
+    body = {"period": "2026-10", "reseller_id": reseller["id"]}
+    october = client.post("/v1/billing/periods/close", json=body, headers=headers)
+    assert october.status_code == 201, october.text
+    assert october.json()["total"] == "31.00"
+    headers = admin_at(client, clock, "2026-11-05T10:00:00+00:00")
+    outage(client, headers, customer, "2026-10-12T00:00:00+00:00", "2026-10-13T00:00:00+00:00")
+    assert charge(runtime, clock, "2026-11-05T10:00:00+00:00") == 1
+    xdrs = fee_xdrs(client, headers, account, 3, level="reseller")
+    (credit,) = [x for x in xdrs if x["service"] == "credit"]
+    assert credit["connect_time"].startswith("2026-11-05T10:00")
+    assert credit["rate"]["detail"].startswith("late: credit for 2026-10-12")
+    headers = admin_at(client, clock, "2026-12-01T02:00:00+00:00")
+    body = {"period": "2026-11", "reseller_id": reseller["id"]}
+    november = client.post("/v1/billing/periods/close", json=body, headers=headers)
+    assert november.status_code == 201, november.text
+    assert november.json()["total"] == "30.00"

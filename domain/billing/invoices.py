@@ -151,12 +151,19 @@ def cause_of_change(old: Mapping[str, Any], new: Mapping[str, Any], klass: Any =
         what = ", ".join(f"{k} {old_rate.get(k)} -> {new_rate.get(k)}" for k in changed)
         return f"rate {new.get('rate_prefix')} changed: {what}"
     if (old.get("rounding"), old.get("precision")) != (new.get("rounding"), new.get("precision")):
-        if klass is not None and getattr(klass, "reason", None):  # the class was edited
+        rule = f"{old.get('rounding')}/{old.get('precision')} -> "
+        rule += f"{new.get('rounding')}/{new.get('precision')}"
+        moved = klass is not None and _rated_by(old, getattr(klass, "moved_from", None))
+        edited = klass is not None and klass.reason and _rated_by(old, klass.before)
+        if moved and edited:  # both explain the old xDR: the later change made the new one
+            moved = klass.moved_at > klass.edited_at
+        if moved:  # the customer was given another class
             return (
-                f"rounding changed: class {klass.name} {old.get('rounding')}/"
-                f"{old.get('precision')} -> {new.get('rounding')}/{new.get('precision')}"
-                f" ({klass.reason})"
+                f"customer class changed: {_class_name(klass.moved_from)} ->"
+                f" {_class_name(klass)} ({rule})"
             )
+        if edited:  # its class was edited
+            return f"rounding changed: class {klass.name} {rule} ({klass.reason})"
         return (
             f"rounding changed: {old.get('rounding')} at {old.get('precision')} -> "
             f"{new.get('rounding')} at {new.get('precision')}"
@@ -164,6 +171,18 @@ def cause_of_change(old: Mapping[str, Any], new: Mapping[str, Any], klass: Any =
     if old.get("period") != new.get("period"):
         return f"period changed: {old.get('period')} -> {new.get('period')}"
     return "recomputed"
+
+
+def _rated_by(xdr: Mapping[str, Any], rule: Any) -> bool:
+    """Whether the xDR's rounding is the class rule's (its precision too for measured
+    usage; voice and units round at the tariff's precision)."""
+    if rule is None or xdr.get("rounding") != rule.method.value:
+        return False
+    return xdr.get("service") != "measured" or xdr.get("precision") == rule.usage_precision
+
+
+def _class_name(rule: Any) -> str:
+    return rule.name or "the default class"
 
 
 # -- aggregates -----------------------------------------------------------------------

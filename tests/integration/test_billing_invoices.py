@@ -495,7 +495,9 @@ def test_reprocess_after_a_rounding_fix_names_the_rule(client: TestClient, admin
     (entry,) = job["invoices"]
     assert (entry["old_total"], entry["new_total"]) == (old["total"], "0.95")
     (change,) = entry["changes"]
-    assert change["cause"] == "rounding changed: away_from_zero at 2 -> malaysian at 2"
+    assert change["cause"] == (
+        "customer class changed: the default class -> Sen (away_from_zero/2 -> malaysian/2)"
+    )
 
 
 def test_customers_see_their_own_invoices_and_a_restricting_role_none(

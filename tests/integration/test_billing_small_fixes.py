@@ -12,10 +12,11 @@ from composition.balances import watcher
 from composition.runtime import Runtime
 from domain.billing.balances import FUNDS
 from tests.conftest import eventually
-from tests.integration.billing_helpers import Headers
+from tests.integration.billing_helpers import Headers, billed_account, rate, tariff, usage
 from tests.integration.conftest import login
 from tests.integration.helpers import create
 from tests.integration.test_billing_balances import pay, terms
+from tests.integration.test_billing_invoices import close, wait_job
 
 OUTAGE = "billing.ServiceOutage.Recorded"
 
@@ -84,3 +85,73 @@ def test_a_customer_moved_to_another_reseller_runs_out_of_funds_seen_by_the_new_
     assert _outages_seen(client, login(client, "r2", "r2-password"), customer["id"])
     assert _outages_seen(client, login(client, "moving", "moving-password"), customer["id"])
     assert _outages_seen(client, login(client, "r1", "r1-password"), customer["id"]) == []
+
+
+# -- 2. a reprocess names the change that made the new rounding -------------------------
+def _classes(client: TestClient, admin: Headers) -> tuple[str, str]:
+    standard = create(client, admin, "customer-classes", name="Standard")
+    premium = create(client, admin, "customer-classes", name="Premium")
+    assert standard["rounding"] == premium["rounding"] == "away_from_zero"
+    return standard["id"], premium["id"]
+
+
+def _edit(client: TestClient, admin: Headers, class_id: str, reason: str) -> None:
+    body = {"rounding": "half_away_from_zero", "reason": reason}
+    edited = client.patch(f"/v1/customer-classes/{class_id}", json=body, headers=admin)
+    assert edited.status_code == 200, edited.text
+
+
+def _reclassify(client: TestClient, admin: Headers, customer_id: str, class_id: str) -> None:
+    answer = client.patch(
+        f"/v1/customers/{customer_id}", json={"customer_class_id": class_id}, headers=admin
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def _reprocessed_cause(client: TestClient, admin: Headers) -> str:
+    """October reprocessed: the one changed xDR's cause (1.214 was 1.22, now 1.21)."""
+    answer = client.post(
+        "/v1/billing/reprocess", json={"period": "2026-10", "reason": "rounding"}, headers=admin
+    )
+    assert answer.status_code == 202, answer.text
+    job = wait_job(client, admin, answer.json()["id"])
+    assert job["status"] == "completed", job
+    (entry,) = job["invoices"]
+    assert (entry["old_total"], entry["new_total"]) == ("1.22", "1.21")
+    (change,) = entry["changes"]
+    assert (change["old_amount"], change["new_amount"]) == ("1.22", "1.21")
+    cause: str = change["cause"]
+    return cause
+
+
+def test_a_reprocess_after_a_reclassification_names_it_not_an_old_edit_of_the_new_class(
+    client: TestClient, admin: Headers
+) -> None:
+    standard, premium = _classes(client, admin)
+    _edit(client, admin, premium, "an old fix")  # long before this customer joins it
+    prices = tariff(client, admin, [rate("441", "1.214")])
+    setup = billed_account(client, admin, prices["id"], class_id=standard)
+    customer, account = setup["customer"]["id"], setup["account"]["id"]
+    assert usage(client, admin, account, "4410", 60).json()["amount"] == "1.22"
+    assert close(client, admin, customer, "2026-10").status_code == 201
+    _reclassify(client, admin, customer, premium)
+    assert _reprocessed_cause(client, admin) == (
+        "customer class changed: Standard -> Premium (away_from_zero/2 -> half_away_from_zero/2)"
+    )
+
+
+def test_a_reprocess_after_an_edit_of_the_class_names_the_edit_and_its_reason(
+    client: TestClient, admin: Headers
+) -> None:
+    standard, premium = _classes(client, admin)
+    prices = tariff(client, admin, [rate("441", "1.214")])
+    setup = billed_account(client, admin, prices["id"], class_id=standard)
+    customer, account = setup["customer"]["id"], setup["account"]["id"]
+    _reclassify(client, admin, customer, premium)  # before its calls: not the cause
+    assert usage(client, admin, account, "4410", 60).json()["amount"] == "1.22"
+    assert close(client, admin, customer, "2026-10").status_code == 201
+    _edit(client, admin, premium, "the regulator's rule")
+    assert _reprocessed_cause(client, admin) == (
+        "rounding changed: class Premium away_from_zero/2 -> half_away_from_zero/2"
+        " (the regulator's rule)"
+    )

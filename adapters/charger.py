@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -34,7 +35,7 @@ from domain.billing.xdrs import CUSTOMER, RATED, RESELLER
 from domain.shared.actor import Actor, CommandContext
 from domain.shared.aggregate import iso
 from domain.shared.clock import SYSTEM_CLOCK, Clock
-from projections.subscriptions import SubscriptionQueries
+from projections.subscriptions import SubscriptionQueries, SubscriptionsProjection
 
 log = logging.getLogger(__name__)
 CHARGER = Actor.system("billing-charger")
@@ -49,15 +50,23 @@ def _time(text: str | None) -> datetime | None:
 class Charger:
     """Makes the charges that are due; see the module docstring."""
 
-    def __init__(self, service: BillingService, db: Database, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        service: BillingService,
+        db: Database,
+        clock: Clock = SYSTEM_CLOCK,
+        settle_seconds: float = 5.0,
+    ) -> None:
         self.service = service
         self.db = db
         self.clock = clock
+        self.settle_seconds = settle_seconds
         self.queries = SubscriptionQueries(db)
         self.failures = FailureLog(log, "the billing charger")
 
     def charge(self) -> int:
         """Append every charge due by now; returns how many were new."""
+        self._settle()
         now = self.clock.now()
         made: list[tuple[dict[str, Any], CommandContext]] = []
         context = CommandContext(CHARGER)
@@ -73,7 +82,7 @@ class Charger:
             charges = fees.due(term, now, rule, outages)
             level = self._level(row)
             legs = {c.leg_id(term.id): c for c in charges}
-            charged, methods = self._charged_so_far(term.id, charges, level)
+            charged, methods, links = self._charged_so_far(term.id, charges, level)
             for charge in charges:
                 if charge.key in charged:
                     legs.pop(charge.leg_id(term.id))
@@ -85,7 +94,7 @@ class Charger:
                 for charge in fees.due(term, now, before, outages):
                     if methods.get(charge.key) == method:
                         due[charge.key] = charge
-            for fix in fees.fixes(list(due.values()), charged, int(row["precision"])):
+            for fix in fees.fixes(list(due.values()), charged, int(row["precision"]), links):
                 legs[fix.leg_id(term.id)] = fix
             made += [
                 (self._xdr(row, term, leg, self._late(row, charge, now)), context)
@@ -103,6 +112,31 @@ class Charger:
             stop.wait(poll_seconds)
 
     # -- helpers -------------------------------------------------------------------------
+    def _settle(self) -> None:
+        """Wait, bounded, until the subscriptions read model has every event appended
+        before this round, so a fee change just made is seen; past the bound, charge
+        anyway (a fee charged from a stale row is fixed in a later round: reconciling)."""
+        head = self.service.recorder.max_notification_id() or 0
+        deadline = time.monotonic() + self.settle_seconds
+        while (shown := self._projected()) < head:
+            if time.monotonic() >= deadline:
+                log.warning(
+                    "the subscriptions read model is at %d, the log at %d: charging from"
+                    " what it shows (reconciling fixes any fee it had not seen)",
+                    shown,
+                    head,
+                )
+                return
+            time.sleep(0.05)
+
+    def _projected(self) -> int:
+        with self.db.transaction(readonly=True) as tx:
+            row = tx.fetchone(
+                "SELECT position FROM projection_state WHERE name = %s",
+                (SubscriptionsProjection.name,),
+            )
+        return int(row["position"]) if row else 0
+
     def _term(self, row: dict[str, Any]) -> fees.Term | None:
         start = datetime.fromisoformat(row["start"])
         if row["activation"] == fees.AT_FIRST_USAGE:
@@ -196,27 +230,30 @@ class Charger:
 
     def _charged_so_far(
         self, subscription_id: UUID, charges: list[fees.Charge], level: str
-    ) -> tuple[dict[str, Decimal], dict[str, str]]:
+    ) -> tuple[dict[str, Decimal], dict[str, str], dict[str, int]]:
         """For each charge already charged, by key: its xDR's amount plus its fixes'
-        (following the chain `fees.fix_key` names, one query per link, usually none), and
-        the rounding method it was charged with."""
+        (following the chain `fees.fix_key` names, one query per link, usually none), the
+        rounding method it was charged with, and how many fixes it has. Each link has the
+        next index, so the walk ends whatever totals the fixes made."""
         keys = {c.leg_id(subscription_id): c.key for c in charges}
         first = self._amounts(list(keys), level)
         charged = {keys[leg]: amount for leg, (amount, _method) in first.items()}
         methods = {keys[leg]: method for leg, (_amount, method) in first.items()}
-        pending = dict(charged)
+        links = dict.fromkeys(charged, 0)
+        pending = set(charged)
         while pending:
-            links = {
-                fees.leg_id(subscription_id, fees.fix_key(key, total)): key
-                for key, total in pending.items()
+            wanted = {
+                fees.leg_id(subscription_id, fees.fix_key(key, links[key] + 1, charged[key])): key
+                for key in pending
             }
-            found = self._amounts(list(links), level)
-            pending = {}
+            found = self._amounts(list(wanted), level)
+            pending = set()
             for leg, (amount, _method) in found.items():
-                key = links[leg]
+                key = wanted[leg]
                 charged[key] += amount
-                pending[key] = charged[key]
-        return charged, methods
+                links[key] += 1
+                pending.add(key)
+        return charged, methods, links
 
     def _late(self, row: dict[str, Any], charge: fees.Charge, now: datetime) -> fees.Charge:
         """A charge whose time falls in a period already closed for the party it bills (the

@@ -123,6 +123,13 @@ class Settings(BaseSettings):
     billing_charge_poll_seconds: float = Field(
         30.0, gt=0, description="How often the charger looks for charges that are due"
     )
+    billing_charge_settle_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How long a charging round first waits for the subscriptions read model"
+        " to reach the log's head (then it charges anyway: a fee it had not seen is fixed"
+        " in a later round)",
+    )
     billing_close_grace: float = Field(
         3600.0,
         ge=0,

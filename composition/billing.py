@@ -207,7 +207,12 @@ def charger(runtime: Runtime) -> Any:
     """The subscription charger (adapters/charger.py), not yet running."""
     from adapters.charger import Charger
 
-    return Charger(service(runtime), runtime.db, runtime.clock)
+    return Charger(
+        service(runtime),
+        runtime.db,
+        runtime.clock,
+        settle_seconds=runtime.settings.billing_charge_settle_seconds,
+    )
 
 
 def start_charger(runtime: Runtime) -> None:

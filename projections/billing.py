@@ -74,7 +74,7 @@ class BillingProjection(Projection):
     """Classes, tariffs, rates, attachments and xDRs; every handler is idempotent."""
 
     name = "billing"
-    version = 2  # 2: bundle promotions
+    version = 1  # bundle tables are new (CREATE IF NOT EXISTS): no rebuild needed for them
     tables = (
         "billing_classes",
         "billing_tariffs",

@@ -491,26 +491,35 @@ def credits(
     return made
 
 
-def fix_key(key: str, charged: Decimal) -> str:
-    """The key of a fix to the charge `key` of which `charged` is charged so far (it and
-    its earlier fixes): two chargers compute the same one, a later change a new one."""
-    return f"fix:{key}:{format(charged.normalize(), 'f')}"
+def fix_key(key: str, link: int, charged: Decimal) -> str:
+    """The key of the `link`-th fix (1, 2, ...) to the charge `key`, of which `charged` is
+    charged so far (it and its `link - 1` earlier fixes): two chargers compute the same
+    one, a later change a new one, and a total back at an earlier value (a charger that
+    read a stale fee) still makes a new link, so the chain never loops."""
+    return f"fix:{key}:{link}:{format(charged.normalize(), 'f')}"
 
 
-def fixes(charges: Sequence[Charge], charged: Mapping[str, Decimal], places: int) -> list[Charge]:
+def fixes(
+    charges: Sequence[Charge],
+    charged: Mapping[str, Decimal],
+    places: int,
+    links: Mapping[str, int] | None = None,
+) -> list[Charge]:
     """Reconciling: for each charge due whose key is charged already (`charged`: key ->
-    the amount of its xDR and its fixes), a fix for the difference when they differ (a
-    read model behind a fee change charged the old fee). A fix spans what it fixes."""
+    the amount of its xDR and its fixes; `links`: key -> how many fixes, none if absent),
+    a fix for the difference when they differ (a read model behind a fee change charged
+    the old fee). A fix spans what it fixes."""
     made = []
     for charge in charges:
         if charge.key not in charged or charged[charge.key] == charge.amount:
             continue
         was = charged[charge.key]
+        link = (links or {}).get(charge.key, 0) + 1
         kind, _, rest = charge.key.partition(":")
         made.append(
             replace(
                 charge,
-                key=fix_key(charge.key, was),
+                key=fix_key(charge.key, link, was),
                 amount=charge.amount - was,
                 detail=f"{kind} {_shown(was, places)} -> {_shown(charge.amount, places)}"
                 f" for {rest} (charged at {_shown(was, places)}): {charge.detail}",

@@ -154,7 +154,11 @@ class Follower:
 def lagging(store_url: str, tmp_path: Path, clock: FileClock) -> Iterator[Any]:
     """A runtime and client whose read models only this test's Follower projects."""
     settings = make_settings(
-        store_url, tmp_path, test_clock_file=clock.path, projections_in_process=False
+        store_url,
+        tmp_path,
+        test_clock_file=clock.path,
+        projections_in_process=False,
+        billing_charge_settle_seconds=0.2,  # the charger must charge from a held-back model
     )
     runtime = Runtime(settings)
     runtime.bootstrap_admin()
@@ -227,6 +231,56 @@ def test_a_fee_change_the_read_model_had_not_shown_yet_is_fixed_once_even_by_two
     closed = close(client, headers, customer, "2026-11")
     assert closed.status_code == 201, closed.text
     assert closed.json()["total"] == "35.00"
+
+
+def test_a_charger_reading_a_rebuilding_read_model_reverses_a_fix_and_the_next_round_mends_it(
+    lagging: Any, clock: FileClock
+) -> None:
+    """A `subscriptions` read model rebuilt in place shows the old fee for a while: a charger
+    then fixes the fixed charge back (30.00 again). The next round, the model caught up,
+    fixes it once more (25.00), as a new link of the chain: the charger never loops on a
+    total the chain had before."""
+    runtime, client, follower = lagging
+    admin = login(client, ADMIN_LOGIN, ADMIN_PASSWORD)
+    setup = billed_account(client, admin, None)
+    account = setup["account"]["id"]
+    made = plan(client, admin, setup["product"]["id"], fee="30.00")
+    headers = admin_at(client, clock, "2026-10-31T22:00:00+00:00")
+    assert subscribe(client, headers, account, made["id"], NOV).status_code == 201
+    follower.caught_up()
+    before_edit = runtime.source.max_position()
+    follower.held.add("subscriptions")
+    service(runtime).edit_plan(
+        OPERATOR,
+        UUID(made["id"]),
+        "new price list",
+        fee=Decimal("25.00"),
+        effective=datetime.fromisoformat(NOV),
+    )
+    assert charge(runtime, clock, NOV) == 1  # at 30.00, from the held-back model
+    follower.held.clear()
+    follower.caught_up()
+    assert charge(runtime, clock, NOV) == 1  # fix 1: -5.00
+    # the read model is rebuilt, and a charger reads it when it is back before the edit
+    follower.held.add("subscriptions")
+    runner = runtime.runner
+    runner.reset(["subscriptions"])
+    batch, runner.batch_size = runner.batch_size, 1
+    try:
+        while runner.position("subscriptions") < before_edit:
+            runner.step(["subscriptions"])
+    finally:
+        runner.batch_size = batch
+    assert charge(runtime, clock, NOV) == 1  # fix 2: +5.00, back at the stale 30.00
+    headers = admin_at(client, clock, "2026-11-01T01:00:00+00:00")
+    assert total(fee_xdrs(client, headers, account, 3)) == Decimal("30.00")
+    follower.held.clear()
+    follower.caught_up()
+    assert charge(runtime, clock, NOV) == 1  # fix 3: -5.00, a new link (it used to loop)
+    assert charge(runtime, clock, NOV) == 0
+    xdrs = fee_xdrs(client, headers, account, 4)
+    assert total(xdrs) == Decimal("25.00")
+    assert sorted(x["amount"] for x in xdrs) == ["-5.00", "-5.00", "30.00", "5.00"]
 
 
 # -- 3. a charge into a closed period -------------------------------------------------------

@@ -56,13 +56,23 @@ def test_a_charge_made_at_another_amount_gets_one_fix_for_the_difference() -> No
     assert fees.fixes([fee], {}, 2) == []  # not charged yet: the charge itself is made
     assert fees.fixes([fee], {fee.key: fee.amount}, 2) == []  # charged as due
     (fix,) = fees.fixes([fee], {fee.key: Decimal("35.00")}, 2)
-    assert fix.key == "fix:fee:2026-11-01:35" and fix.amount == Decimal("-5.00")
+    assert fix.key == "fix:fee:2026-11-01:1:35" and fix.amount == Decimal("-5.00")
     assert fix.detail.startswith("fee 35.00 -> 30.00 for 2026-11-01 (charged at 35.00)")
     assert (fix.start, fix.end, fix.service) == (fee.start, fee.end, fee.service)
     # a further change: the charged total moved, so its fix has a key of its own
-    (again,) = fees.fixes([fee], {fee.key: Decimal("32.50")}, 2)
-    assert again.key != fix.key and again.amount == Decimal("-2.50")
-    assert fees.fix_key(fee.key, Decimal("35.00")) == fees.fix_key(fee.key, Decimal("35"))
+    (again,) = fees.fixes([fee], {fee.key: Decimal("32.50")}, 2, {fee.key: 1})
+    assert again.key == "fix:fee:2026-11-01:2:32.5" and again.amount == Decimal("-2.50")
+    assert fees.fix_key(fee.key, 1, Decimal("35.00")) == fees.fix_key(fee.key, 1, Decimal("35"))
+
+
+def test_a_total_back_at_an_earlier_value_makes_a_new_link_not_a_loop() -> None:
+    # charged 35, fixed to 30 (link 1), a stale charger fixed back to 35 (link 2): the
+    # next fix is link 3, never link 1's key again (a chain walk following it would loop)
+    (fee,) = fees.due(term(), NOV, RULE)
+    (fix,) = fees.fixes([fee], {fee.key: Decimal("35.00")}, 2, {fee.key: 2})
+    assert fix.key == "fix:fee:2026-11-01:3:35" and fix.amount == Decimal("-5.00")
+    chain = {fees.fix_key(fee.key, n, Decimal("35")) for n in (1, 3)}
+    assert len(chain) == 2
 
 
 def test_a_charge_names_the_plans_fee_in_force_not_a_later_one() -> None:

@@ -63,6 +63,15 @@ def _billed(invoice: Any, level: str) -> UUID:
 
 
 @dataclass
+class Book:
+    """A closer round's catalogue and the log position it was built up to: each close of
+    the round moves it on to its own position instead of reading the log from the start."""
+
+    catalogue: Catalogue
+    at: int
+
+
+@dataclass
 class Replayed:
     customer_id: UUID  # the customer's id, or the reseller's for a reseller's invoice
     period: str
@@ -257,7 +266,9 @@ class Invoicer:
         return periods.window(party.schedule, period_id, party.time_zone)
 
     # -- closing -------------------------------------------------------------------------
-    def close(self, ctx: CommandContext, customer_id: UUID, period_id: str) -> UUID:
+    def close(
+        self, ctx: CommandContext, customer_id: UUID, period_id: str, book: Book | None = None
+    ) -> UUID:
         """Close the customer's period and issue its invoice (once: closing again, or
         after a crash, finds the one issued). Refused while one of its calls is up."""
         self.service.may_close(ctx, customer_id)
@@ -267,7 +278,7 @@ class Invoicer:
             return done
         self.rater.catch_up()  # every leg finished so far is rated
         position = self.head()
-        catalogue = self.rater.catalogue_at(position)
+        catalogue = self._catalogue_at(position, book)
         period = self._period(catalogue, customer_id, period_id)
         periods.require_over(period, self.clock.now())
         up = self.calls_up(customer_id, period.end)
@@ -280,7 +291,9 @@ class Invoicer:
         content = self._content(catalogue, customer_id, xdrs, self.tax_percent)
         return self.service.close_period(ctx, customer_id, period, content, position)
 
-    def close_reseller(self, ctx: CommandContext, reseller_id: UUID, period_id: str) -> UUID:
+    def close_reseller(
+        self, ctx: CommandContext, reseller_id: UUID, period_id: str, book: Book | None = None
+    ) -> UUID:
         """Close the reseller's period (its own kind and zone) and issue the operator's
         invoice to it, summing its reseller-level xDRs (once, as for customers). Refused
         while a call of one of its customers that started before the period's end is up."""
@@ -291,7 +304,7 @@ class Invoicer:
             return done
         self.rater.catch_up()
         position = self.head()
-        catalogue = self.rater.catalogue_at(position)
+        catalogue = self._catalogue_at(position, book)
         period = self._period(catalogue, reseller_id, period_id, RESELLER)
         periods.require_over(period, self.clock.now())
         up = self.reseller_calls_up(reseller_id, period.end)
@@ -340,7 +353,9 @@ class Invoicer:
         latest over period's invoice even when it was closed before."""
         moment = self.clock.now() - self.grace
         ctx = CommandContext(CLOSER)
-        catalogue = self.rater.catalogue_at(self.head())
+        at = self.head()
+        catalogue = self.rater.catalogue_at(at)
+        book = Book(catalogue, at)  # one catalogue a round, moved on by each close
         issued = []
         head, late = self._arrivals()
         for level, party_id, party in self._candidates(catalogue):
@@ -358,7 +373,7 @@ class Invoicer:
                 done = closed_of(party_id, period.id)
                 if done is None:
                     try:
-                        done = close(ctx, party_id, period.id)
+                        done = close(ctx, party_id, period.id, book)
                     except ConflictError as error:
                         log.info("period %s of %s not closed yet: %s", period.id, party_id, error)
                         break
@@ -369,6 +384,17 @@ class Invoicer:
             issued += [i for n, (i, new) in enumerate(found, 1) if new or n == len(found)]
         self._seen = head
         return issued
+
+    def _catalogue_at(self, position: int, book: Book | None) -> Catalogue:
+        """The catalogue at `position`: the round's, moved on, when a closer round holds one
+        (a close reads parties and classes only: no leg counters)."""
+        if book is None:
+            built: Catalogue = self.rater.catalogue_at(position)
+            return built
+        if position > book.at:
+            self.rater.advance(book.catalogue, book.at, position)
+            book.at = position
+        return book.catalogue
 
     def _arrivals(self) -> tuple[int, dict[tuple[str, UUID], datetime]]:
         """`billing_xdrs`' last position now, and for each party the earliest connect time
@@ -548,7 +574,7 @@ class Invoicer:
             return []  # nothing issued in that period: nothing to read
         self.rater.catch_up()
         position = self.head()
-        catalogue = self.rater.catalogue_at(position)
+        catalogue = self.rater.catalogue_at(position, counted=True)  # legs are rated again
         results = []
         windows: dict[str, dict[UUID, periods.Period]] = {}
         for level, old in current:

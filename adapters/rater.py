@@ -89,19 +89,28 @@ class Rater:
             row = tx.fetchone("SELECT position FROM billing_rater_state WHERE name = %s", (NAME,))
         return int(row["position"]) if row else 0
 
-    def catalogue_at(self, position: int) -> Catalogue:
-        """The catalogue as the log built it up to `position` (catalogue events; and, once
-        a bundle promotion exists, finished legs too, for its counters: read again in log
-        order with them, so the counters are the rater's)."""
-        catalogue = self._build(position, self.catalogue_topics)
-        if catalogue.bundles:
-            catalogue = self._build(position, self.topics)
+    def catalogue_at(self, position: int, counted: bool = False) -> Catalogue:
+        """The catalogue as the log built it up to `position` from its own events. Only
+        where legs are rated again (the rater's rebuild, a reprocess) is it `counted`: once
+        a bundle promotion was ever attached to a product, the finished legs are read too,
+        in log order with those events, so its bundle counters are the rater's. Closes and
+        replays read recorded xDRs and need only parties and classes: they skip the legs."""
+        catalogue = self.advance(Catalogue(), 0, position)
+        if counted and catalogue.product_bundles:
+            catalogue = self.advance(Catalogue(), 0, position, self.topics)
         return catalogue
 
-    def _build(self, position: int, topics: Sequence[str]) -> Catalogue:
-        catalogue = Catalogue()
-        after = 0
-        while True:
+    def advance(
+        self,
+        catalogue: Catalogue,
+        after: int,
+        position: int,
+        topics: Sequence[str] | None = None,
+    ) -> Catalogue:
+        """`catalogue` (built up to `after`) moved on to `position`: the events between
+        (the catalogue's own; finished legs too when `topics` name them)."""
+        topics = self.catalogue_topics if topics is None else topics
+        while after < position:
             batch = self._read(after, 5000, topics, stop=position)
             for notification in batch:
                 event = self._event(notification)
@@ -110,8 +119,9 @@ class Rater:
                 else:
                     catalogue.apply(event)
             if len(batch) < 5000:
-                return catalogue
+                break
             after = batch[-1].id
+        return catalogue
 
     def step(self) -> int:
         """Rate the next batch of finished legs; the number of events read (0: caught up)."""
@@ -121,7 +131,7 @@ class Rater:
     def _step(self) -> int:
         start = self.position()
         if self._catalogue is None or self._at != start:  # first run, or moved elsewhere
-            self._catalogue = self.catalogue_at(start)
+            self._catalogue = self.catalogue_at(start, counted=True)
             self._at = start
         batch = self._read(start, self.batch_size, self.topics)
         if not batch:

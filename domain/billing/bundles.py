@@ -53,6 +53,12 @@ class Line:
             "discount_percent": self.discount_percent,
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Line:
+        """A line as recorded (`as_dict`), not checked again: a limit tightened later must
+        not make old events unratable (`parse_line` checks input)."""
+        return cls(data["prefix"], data["minutes"], data.get("discount_percent", 100))
+
 
 def _whole(value: Any, what: str, least: int, most: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
@@ -123,6 +129,8 @@ class Counters:
     order (a leg counted again keeps its place)."""
 
     legs: dict[tuple[UUID, UUID, str, str], dict[UUID, int]] = field(default_factory=dict)
+    # the sum of each counter's legs: a new leg (the usual case) costs O(1), not a walk
+    totals: dict[tuple[UUID, UUID, str, str], int] = field(default_factory=dict)
 
     def cover(
         self,
@@ -135,13 +143,20 @@ class Counters:
         charged: int,
     ) -> Coverage:
         period = periods.period_of(bundle.period, connect_time, time_zone)
-        counted = self.legs.setdefault((account_id, bundle.id, line.prefix, period.id), {})
-        used = 0
-        for other, seconds in counted.items():  # dicts keep insertion (log) order
-            if other == leg_id:
-                break
-            used += seconds
+        key = (account_id, bundle.id, line.prefix, period.id)
+        counted = self.legs.setdefault(key, {})
+        total = self.totals.get(key, 0)
+        earlier = counted.get(leg_id)
+        if earlier is None:  # a new leg comes after every counted one
+            used = total
+        else:  # a leg rated again (reprocess) keeps its place: walk to it
+            used = 0
+            for other, seconds in counted.items():  # dicts keep insertion (log) order
+                if other == leg_id:
+                    break
+                used += seconds
         counted[leg_id] = charged
+        self.totals[key] = total + charged - (earlier or 0)
         before = max(0, line.seconds - used)
         covered = min(charged, before)
         return Coverage(covered, before - covered)
@@ -152,9 +167,7 @@ def price(rate: rating.Rate, charged: int, covered: int, discount: int, period: 
     of them at `discount` percent off (the connection fee is never discounted)."""
     if covered == 0:
         return rating.call_price(rate, charged, period)
-    per_minute = rate.price_per_minute
-    if period == rating.OFF_PEAK and rate.off_peak_price_per_minute is not None:
-        per_minute = rate.off_peak_price_per_minute
+    per_minute = rating.per_minute(rate, period)
     full = per_minute * (charged - covered) / 60
     discounted = per_minute * covered * (HUNDRED - discount) / (60 * HUNDRED)
     return rate.connection_fee + full + discounted

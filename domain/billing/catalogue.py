@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -36,6 +36,7 @@ from domain.directory.aggregates import Customer
 from domain.provisioning.pbx import MAIN, Agreement, Product
 
 UTC = ZoneInfo("UTC")
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -234,7 +235,7 @@ class Catalogue:
         party.schedule = periods.change(party.schedule, event.billing_period, event.effective_from)
 
     def _bundle_created(self, event: Any) -> None:
-        lines = tuple(bundles.parse_line(raw) for raw in event.included)
+        lines = tuple(bundles.Line.from_dict(raw) for raw in event.included)
         self.bundles[event.originator_id] = bundles.Bundle(
             event.originator_id, event.precision, event.period, lines
         )
@@ -252,13 +253,11 @@ class Catalogue:
         """The main product's bundle promotion; else the first add-on's that has one."""
         if not self.product_bundles:
             return None
-        products = self.account_products.get(account_id, [])
-        ordered = sorted(products, key=lambda p: self.product_kinds.get(p) != MAIN)
-        for product in ordered:
-            bundle_id = self.product_bundles.get(product)
-            if bundle_id is not None and bundle_id in self.bundles:
-                return self.bundles[bundle_id]
-        return None
+        return self._main_first(account_id, self._bundle_of_product)
+
+    def _bundle_of_product(self, product_id: UUID) -> bundles.Bundle | None:
+        bundle_id = self.product_bundles.get(product_id)
+        return self.bundles.get(bundle_id) if bundle_id is not None else None
 
     def count(self, leg: CallLeg.Finished) -> None:
         """Count a finished leg in its bundle's counters, as rating it did (a catalogue
@@ -268,12 +267,15 @@ class Catalogue:
 
     def tariff_of_account(self, account_id: UUID) -> UUID | None:
         """The main product's tariff; else the first add-on's that has one."""
+        return self._main_first(account_id, self.product_tariffs.get)
+
+    def _main_first(self, account_id: UUID, pick: Callable[[UUID], _T | None]) -> _T | None:
+        """What `pick` finds on the account's main product; else on its first add-on."""
         products = self.account_products.get(account_id, [])
-        ordered = sorted(products, key=lambda p: self.product_kinds.get(p) != MAIN)
-        for product in ordered:
-            tariff = self.product_tariffs.get(product)
-            if tariff is not None:
-                return tariff
+        for product in sorted(products, key=lambda p: self.product_kinds.get(p) != MAIN):
+            found = pick(product)
+            if found is not None:
+                return found
         return None
 
     def rate(self, leg: CallLeg.Finished) -> list[dict[str, Any]]:

@@ -297,10 +297,14 @@ def call_price(rate: Rate, charged: int, period: str) -> Decimal:
     """The unrounded price of `charged` seconds at `rate` in `period`."""
     if charged == 0:
         return ZERO
-    per_minute = rate.price_per_minute
+    return rate.connection_fee + per_minute(rate, period) * charged / 60
+
+
+def per_minute(rate: Rate, period: str) -> Decimal:
+    """The rate's price a minute in `period`: off-peak's when it has one, else peak's."""
     if period == OFF_PEAK and rate.off_peak_price_per_minute is not None:
-        per_minute = rate.off_peak_price_per_minute
-    return rate.connection_fee + per_minute * charged / 60
+        return rate.off_peak_price_per_minute
+    return rate.price_per_minute
 
 
 def unit_price(rate: Rate, quantity: Decimal) -> Decimal:

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from composition.billing import invoicer, service
 from composition.runtime import Runtime
+from domain.billing.invoices import Invoice
 from tests.conftest import eventually
 from tests.integration.billing_helpers import Headers, billed_account, rate, tariff, usage
 from tests.integration.conftest import login
@@ -155,6 +156,30 @@ def test_the_resellers_xdr_is_never_covered_and_a_rebuilt_catalogue_counts_the_s
     assert bare.customers == book.customers and bare.classes == book.classes
     later = rated(client, admin, account, 10 * MINUTE, "2026-10-07T10:00:00+00:00")
     assert (later["amount"], covered(later)) == ("6.00", (0, 0))
+
+
+def test_the_closer_closes_bundled_months_in_one_round_as_a_replay_rebuilds_them(
+    client: TestClient, admin: Headers, runtime: Runtime, clock: Any
+) -> None:
+    from datetime import UTC, datetime
+
+    made = bundle(client, admin)
+    standard = tariff(client, admin, [rate("1209", "0.60", 30, 6)])
+    customers = []
+    for name in ("Ada", "Bob"):
+        setup = bundled(client, admin, made, standard["id"], name=name)
+        rated(client, admin, setup["account"]["id"], 50 * MINUTE, "2026-10-05T10:00:00+00:00")
+        rated(client, admin, setup["account"]["id"], 20 * MINUTE, "2026-10-06T10:00:00+00:00")
+        customers.append(UUID(setup["customer"]["id"]))
+    closer = invoicer(runtime)
+    clock.set(datetime(2026, 11, 2, tzinfo=UTC))
+    issued = closer.close_due()  # one catalogue for the round, moved on by each close
+    invoices = [service(runtime).load(i, Invoice) for i in issued]
+    assert sorted(i.customer_id for i in invoices) == sorted(customers)
+    for invoice in invoices:
+        replayed = closer.replay(invoice.customer_id, "2026-10")
+        assert [x["amount"] for x in replayed.xdrs] == ["0.00", "6.00"]  # 10 min past the 60
+        assert replayed.content_hash == invoice.content_hash
 
 
 def wait_job(client: TestClient, admin: Headers, job: str) -> dict[str, Any]:

@@ -203,6 +203,12 @@ class SubscriptionsProjection(Projection):
             _END.format(where="id = %s"),
             (iso(event.end), event.reason, str(event.originator_id), iso(event.end)),
         )
+        # the row shows the aggregate's version: `POST .../end` waits for it (it waited its
+        # whole read-your-writes timeout, 5 s, when the version stayed behind)
+        tx.execute(
+            "UPDATE subscriptions SET version = %s WHERE id = %s AND version < %s",
+            (event.originator_version, str(event.originator_id), event.originator_version),
+        )
 
     @apply.register
     def _account_closed(self, event: Account.Closed, tx: Transaction, position: int) -> None:

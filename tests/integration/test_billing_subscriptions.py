@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 
 from adapters.clock import FileClock
 from composition.billing import charger, service
@@ -101,6 +102,8 @@ def test_a_fee_in_arrears_is_charged_at_the_stop_for_the_days_used(
     clock.set(datetime(2026, 11, 1, tzinfo=UTC))
     sub = subscribe(client, admin, account, made["id"], "2026-11-01T00:00:00+00:00").json()
     assert charge(runtime, clock, "2026-11-10T00:00:00+00:00") == 0
+    timeouts = "switchlog_read_your_writes_timeouts_total"
+    before = REGISTRY.get_sample_value(timeouts, {"read_model": "subscriptions"}) or 0.0
     ended = client.post(
         f"/v1/subscriptions/{sub['id']}/end",
         json={"end": "2026-11-16T00:00:00+00:00"},
@@ -108,6 +111,10 @@ def test_a_fee_in_arrears_is_charged_at_the_stop_for_the_days_used(
     )
     assert ended.status_code == 200, ended.text
     assert ended.json()["end_reason"] == "ended"
+    assert ended.json()["ended_at"].startswith("2026-11-16")
+    # it answered once the read model showed the end, not after waiting its timeout out
+    after = REGISTRY.get_sample_value(timeouts, {"read_model": "subscriptions"}) or 0.0
+    assert after == before
     assert charge(runtime, clock, "2026-11-20T00:00:00+00:00") == 1
     (november,) = fee_xdrs(client, admin, account, 1)
     assert november["amount"] == "15.00"  # 15 of 30 days
